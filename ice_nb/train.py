@@ -212,7 +212,7 @@ def train_epoch(
             else:
                 scaler.scale(loss).backward(); scaler.step(optimizer); scaler.update()
             if scheduler is not None: scheduler.step()
-            loss_value = float(loss)
+            loss_value = float(loss.detach())
             loss_sum += loss_value * len(y)
             correct += int((out.argmax(1) == y).sum())
             n += len(y)
