@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['TP_IMPORTANCES', 'UnsupportedModelError', 'unwrap', 'build_graph', 'GroupInfo', 'channel_groups', 'pruning_group',
-           'remove_channels', 'following_norm', 'tp_importance', 'pruning_history', 'replay_history',
+           'remove_channels', 'following_norm', 'tp_importance', 'pruning_history', 'model_history', 'replay_history',
            'count_macs_and_params']
 
 # %% ../nbs/04_depgraph.ipynb #cc671fd9
@@ -17,6 +17,8 @@ import torch_pruning as tp
 # %% ../nbs/04_depgraph.ipynb #a3476b3b
 class UnsupportedModelError(RuntimeError):
     "Torch-Pruning cannot trace or prune this model; the message names the layer and a workaround."
+
+_HISTORY, _INPUT_SHAPE = "_ice_nb_pruning_history", "_ice_nb_input_shape"
 
 def unwrap(model: nn.Module) -> nn.Module:
     "The model inside a `DataParallel` / `DistributedDataParallel` wrapper (the model itself otherwise)."
@@ -34,7 +36,10 @@ def build_graph(model: nn.Module, example_input: torch.Tensor, ignored: list[nn.
     for p in frozen: p.requires_grad_(True)
     try:
         with torch.enable_grad():
-            return tp.DependencyGraph().build_dependency(model.eval(), x, ignored_layers=list(ignored), verbose=False)
+            graph = tp.DependencyGraph().build_dependency(model.eval(), x, ignored_layers=list(ignored), verbose=False)
+        graph._pruning_history = [tuple(h) for h in getattr(model, _HISTORY, [])]  # continue an earlier history
+        object.__setattr__(model, _INPUT_SHAPE, list(x.shape[1:]))
+        return graph
     except Exception as e:
         raise UnsupportedModelError(
             f"Torch-Pruning could not trace {type(model).__name__} ({e.__class__.__name__}: {e}); "
@@ -83,6 +88,7 @@ def remove_channels(graph: tp.DependencyGraph, producer: nn.Module, idxs) -> Non
     if not graph.check_pruning_group(group):
         raise ValueError(f"removing {len(idxs)} channels would leave a layer of the group with none; prune fewer")
     group.prune()
+    object.__setattr__(graph.model, _HISTORY, pruning_history(graph))
 
 # %% ../nbs/04_depgraph.ipynb #78d332e6
 def following_norm(graph: tp.DependencyGraph, layer: nn.Module) -> nn.Module | None:
@@ -107,14 +113,23 @@ def pruning_history(graph: tp.DependencyGraph) -> list:
     "The graph's pruning history as plain lists: [layer name, is output pruning, indices]."
     return [[name, bool(out), [int(i) for i in idxs]] for name, out, idxs in graph.pruning_history()]
 
+def model_history(model: nn.Module) -> tuple[list, list | None]:
+    "How `model` was pruned (its pruning history) and the input shape it was traced with."
+    model = unwrap(model)
+    return list(getattr(model, _HISTORY, [])), getattr(model, _INPUT_SHAPE, None)
+
 def replay_history(model: nn.Module, example_input: torch.Tensor, history: list) -> tp.DependencyGraph:
     "Apply a recorded pruning `history` to `model` (a fresh instance of the original architecture)."
+    model = unwrap(model)
+    if getattr(model, _HISTORY, []):
+        raise ValueError("this model is already pruned: replay a history on a fresh instance of the architecture")
     graph = build_graph(model, example_input)
     try:
         graph.load_pruning_history([(n, out, list(idxs)) for n, out, idxs in history])
     except (AttributeError, IndexError, RuntimeError) as e:
         raise ValueError(f"the pruning history does not fit this model ({e.__class__.__name__}: {e}); "
                          "load it onto the architecture it was recorded on") from None
+    object.__setattr__(model, _HISTORY, pruning_history(graph))
     return graph
 
 # %% ../nbs/04_depgraph.ipynb #d847d168

@@ -65,12 +65,16 @@ class Unit:
 
 class Units(list):
     "The ordered units of one model, with the dependency graph they were found on (`.graph`)."
-    def __init__(self, units, graph, granularity: str, example_input: torch.Tensor):
+    def __init__(self, units, graph, example_input: torch.Tensor, options: dict):
         super().__init__(units)
-        self.graph, self.granularity, self.example_input = graph, granularity, example_input
+        self.graph, self.example_input, self.options = graph, example_input, options
 
     @property
     def model(self) -> nn.Module: return self.graph.model
+
+    def find_on(self, model: nn.Module) -> "Units":
+        "The units of `model` (e.g. a copy of this one's model), found with the same options."
+        return find_units(model, self.example_input, **self.options)
 
 # %% ../nbs/10_units.ipynb #3bc87cb0
 GRANULARITIES = ("internal", "group")
@@ -116,4 +120,6 @@ def find_units(
     order = {n: i for i, (n, _) in enumerate(model.named_modules())}
     units = [Unit(name, sorted(groups, key=lambda g: order[g.producer]), graph) for name, groups in by_block.items()]
     units.sort(key=lambda u: order[u.groups[0].producer])
-    return Units(units, graph, granularity, example_input)
+    names = {m: n for n, m in model.named_modules()}
+    options = dict(granularity=granularity, ignored=[names.get(m, m) for m in _resolve(model, ignored)], ignore_stem=ignore_stem)
+    return Units(units, graph, example_input, options)
