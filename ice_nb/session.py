@@ -152,6 +152,7 @@ class PruningSession:
             raise TypeError(f"model must be an nn.Module or a model name, got {type(model).__name__}")
         self.model = unwrap(model).to(self.device)
         self.records: list[StepRecord] = []
+        self.final_accuracies: list[float] = []   # decision accuracy after each final fine-tuning pass
         self.next_unit = 0
         self.setup_seconds: dict = {}
         self.freeze_plan: FreezePlan | None = None
@@ -314,7 +315,7 @@ PruningSession.step, PruningSession._fine_tune_step = step, _fine_tune_step
 
 # %% ../nbs/16_session.ipynb #7bee50d7
 def run(self: PruningSession, progress: bool = False, on_step=None) -> list[StepRecord]:
-    "Step through the remaining units (stops early on `abort()`); returns the records."
+    "Step through the remaining units (stops early on `abort()`), then the final epochs if configured."
     from tqdm.auto import tqdm
     self._abort.clear()
     self.setup()
@@ -327,6 +328,8 @@ def run(self: PruningSession, progress: bool = False, on_step=None) -> list[Step
         if on_step is not None: on_step(record)
         if record.aborted: break
     bar.close()
+    if self.done and not self._abort.is_set() and self.config.final_epochs and not self.final_accuracies:
+        self.final_accuracies = self.final_fine_tune()
     return self.records
 
 def final_fine_tune(self: PruningSession, epochs: int | None = None, lr: float | None = None) -> list[float]:
