@@ -57,7 +57,7 @@ def _pretrain(settings, out: Path | None = None, announce=print) -> dict:
     from ice_nb.data import fetch_data, load_data
     from ice_nb.metrics import model_summary
     from ice_nb.models import model_names
-    from ice_nb.train import pretrain, _atomic_save
+    from ice_nb.train import atomic_save, dense_file, pretrain
     if settings.demo_model not in model_names():
         raise ValueError(f"unknown model {settings.demo_model!r}; known models: {', '.join(model_names())}")
     times = {}
@@ -74,7 +74,7 @@ def _pretrain(settings, out: Path | None = None, announce=print) -> dict:
     times["pretrain"] = time.perf_counter() - start
     size = model_summary(model, (data.in_channels, data.image_size, data.image_size))
     if out is not None:
-        _atomic_save({"state_dict": {k: v.cpu() for k, v in model.state_dict().items()}, "record": record}, Path(out))
+        atomic_save(dense_file(model, settings.demo_model, {}, record), out)
     how = "loaded from cache" if record["cached"] else f"trained {settings.demo_epochs} epochs on {record['device']}"
     announce(f"dense {settings.demo_model} ({how}, {record['path']}): test accuracy {record['test_accuracy']:.2f} %, "
              f"val {record['val_accuracy']:.2f} %, {size['params'] / 1e6:.3f} M params, {size['macs'] / 1e6:.1f} M MACs")

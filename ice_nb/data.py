@@ -149,6 +149,11 @@ class ImageData:
                        augment=(training and self.augment) if augment is None else augment,
                        seed=seed, drop_last=drop_last)
 
+    def batches(self, dataset: Dataset, batch_size: int = 128, device="cpu", train: bool = False, seed: int = 0) -> "Batches":
+        "Batches of `dataset` (a split or a subset of one) with this data's normalisation; `train` shuffles and augments."
+        return Batches(dataset, batch_size, device=device, mean=self.mean, std=self.std,
+                       shuffle=train, augment=train and self.augment, seed=seed)
+
 # %% ../nbs/01_data.ipynb #c252ebc2
 DATASETS = ("fashion_mnist", "cifar10", "cifar100", "imagefolder", "synthetic")
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")

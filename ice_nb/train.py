@@ -4,7 +4,8 @@
 
 # %% auto #0
 __all__ = ['tune_cpu_malloc', 'seed_everything', 'synchronize', 'PhaseTimer', 'NonFiniteLossError', 'model_device', 'check_batch',
-           'EvalResult', 'evaluate', 'EpochResult', 'distillation_loss', 'train_epoch', 'warmup_cosine', 'pretrain']
+           'EvalResult', 'evaluate', 'EpochResult', 'distillation_loss', 'train_epoch', 'warmup_cosine', 'atomic_save',
+           'dense_file', 'pretrain']
 
 # %% ../nbs/03_train.ipynb #f226ccad
 import ctypes
@@ -232,14 +233,25 @@ def warmup_cosine(optimizer, total_steps: int, warmup_steps: int = 100):
         return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))))
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
-def _atomic_save(obj, path: Path):
-    "torch.save to a temporary file, then rename: a crash never leaves a half-written `path`."
+def atomic_save(obj, path: str | Path) -> Path:
+    "`torch.save` to a temporary file beside `path`, then rename: a crash never leaves a partial `path`."
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        torch.save(obj, tmp)
+        with open(tmp, "rb") as f: os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists(): tmp.unlink()
+    return path
 
 # %% ../nbs/03_train.ipynb #ff5daee5
+def dense_file(model: nn.Module, model_name: str, model_kwargs: dict, record: dict) -> dict:
+    "What ice_nb saves for a dense model: weights, how to rebuild it, and how it was trained."
+    return dict(format="ice_nb.dense", state_dict={k: v.detach().cpu() for k, v in model.state_dict().items()},
+                model_spec=dict(name=model_name, kwargs=model_kwargs), record=record)
+
 def pretrain(
     model_name: str,            # a name from `model_names()`
     data,                       # an `ImageData`
@@ -286,5 +298,5 @@ def pretrain(
     record = dict(key, val_accuracy=val.accuracy, test_accuracy=test.accuracy, train_seconds=train_seconds,
                   eval_seconds=val.seconds + test.seconds, seconds=time.perf_counter() - start, device=str(device))
     if path is not None:
-        _atomic_save({"state_dict": {k: v.cpu() for k, v in model.state_dict().items()}, "record": record}, path)
+        atomic_save(dense_file(model, model_name, model_kwargs, record), path)
     return model, {**record, "cached": False, "path": str(path) if path else None}

@@ -1,0 +1,59 @@
+"""Search cost against the final run: ICE's auto-tuning on 2 % subsets, then the full run with the best values.
+
+Prints the search time, the final run's time and the search's share of it (target <= 20 %), with the
+final run's test accuracy. The final run fine-tunes on `--finetune-images` images per step (default:
+the whole training split, one pass per step, as the reference's CIFAR run does).
+
+    python bench/tune.py --model resnet20 --trials 6 --sampler grid
+    python bench/tune.py --model resnet20 --finetune-images 2560      # a shorter final run
+"""
+import argparse
+import copy
+import time
+
+from ice_nb.config import load_settings
+from ice_nb.data import fetch_data, load_data
+from ice_nb.session import ICEConfig, PruningSession
+from ice_nb.train import pretrain, seed_everything, tune_cpu_malloc
+from ice_nb.tune import AutoTuner, ice_session_factory
+
+
+def main(argv=None):
+    settings = load_settings()
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="resnet20")
+    parser.add_argument("--data", default="fashion_mnist")
+    parser.add_argument("--ratio", type=float, default=settings.ratio)
+    parser.add_argument("--sampler", default="grid", choices=("grid", "tpe", "random", "nsga2"))
+    parser.add_argument("--trials", type=int, default=6)
+    parser.add_argument("--finetune-images", type=float, default=1.0, help="final run: share (<= 1) or count per fine-tune")
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args(argv)
+
+    if args.device == "cpu": tune_cpu_malloc()
+    if args.data != "synthetic": fetch_data(args.data, settings.data_root)
+    data = load_data(args.data, settings.data_root, val_size=settings.val_size, seed=settings.seed)
+    dense, record = pretrain(args.model, data, epochs=settings.demo_epochs, lr=settings.pretrain_lr,
+                             batch_size=settings.batch_size, seed=settings.seed, device=args.device,
+                             cache_dir=f"{settings.run_dir}/dense")
+    finetune = int(args.finetune_images) if args.finetune_images > 1 else args.finetune_images
+    config = ICEConfig(finetune_images=finetune, batch_size=settings.batch_size, seed=settings.seed)
+    tuner = AutoTuner(ice_session_factory(dense, args.ratio, config=config, device=args.device), data,
+                      sampler=args.sampler, n_trials=args.trials, seed=settings.seed)
+    tuner.search()
+    seed_everything(settings.seed)
+    final = PruningSession(copy.deepcopy(dense), data, args.ratio, config=tuner.best_config(config), device=args.device)
+    start = time.perf_counter()
+    final.run()
+    final_seconds = time.perf_counter() - start
+    report = tuner.report(final_seconds)
+    print(f"{args.model} on {args.data} (dense test {record['test_accuracy']:.2f} %), {args.sampler} x {args.trials} trials "
+          f"on 2 % subsets; best {report['best_params']}")
+    print(f"  search {report['search_seconds']:.1f} s, final run {final_seconds:.1f} s "
+          f"(test {final.evaluate_test():.2f} %, fine-tuned {final.summary()['fine_tuned']}/{len(final.records)}), "
+          f"total {report['total_seconds']:.1f} s")
+    print(f"  search / final run = {report['search_share']:.3f}   (target <= 0.20)")
+
+
+if __name__ == "__main__":
+    main()
