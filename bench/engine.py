@@ -40,6 +40,16 @@ def run_pipeline(name, dense, data, ratio, config, device):
                 macs_kept=summary["macs_kept"], params_kept=summary["params_kept"], phases=phases), session
 
 
+def dense_model(model: str, dataset: str, epochs: int, device: str, settings):
+    "The data and the cached dense model that a benchmark starts from."
+    if device == "cpu": tune_cpu_malloc()
+    if dataset != "synthetic": fetch_data(dataset, settings.data_root)
+    data = load_data(dataset, settings.data_root, val_size=settings.val_size, seed=settings.seed)
+    dense, record = pretrain(model, data, epochs=epochs, lr=settings.pretrain_lr, batch_size=settings.batch_size,
+                             seed=settings.seed, device=device, cache_dir=f"{settings.run_dir}/dense")
+    return data, dense, record
+
+
 def freeze_step_ratio(session, rounds=3):
     "Seconds of one fine-tuning pass with the session's freezing plan over one without, alternating."
     model = copy.deepcopy(session.model)
@@ -69,12 +79,7 @@ def main(argv=None):
     parser.add_argument("--out", help="write the results here as JSON")
     args = parser.parse_args(argv)
 
-    if args.device == "cpu": tune_cpu_malloc()
-    if args.data != "synthetic": fetch_data(args.data, settings.data_root)
-    data = load_data(args.data, settings.data_root, val_size=settings.val_size, seed=settings.seed)
-    dense, record = pretrain(args.model, data, epochs=args.pretrain_epochs, lr=settings.pretrain_lr,
-                             batch_size=settings.batch_size, seed=settings.seed, device=args.device,
-                             cache_dir=f"{settings.run_dir}/dense")
+    data, dense, record = dense_model(args.model, args.data, args.pretrain_epochs, args.device, settings)
     print(f"{args.model} on {args.data}: dense test {record['test_accuracy']:.2f} % "
           f"({'cached' if record['cached'] else 'pretrained'}), ratio {args.ratio}, "
           f"{args.finetune_images} images per fine-tune, decisions on {args.decision_images} validation images", flush=True)

@@ -11,10 +11,10 @@ import argparse
 import copy
 import time
 
+from engine import dense_model  # bench/engine.py, beside this script
 from ice_nb.config import load_settings
-from ice_nb.data import fetch_data, load_data
 from ice_nb.session import ICEConfig, PruningSession
-from ice_nb.train import pretrain, seed_everything, tune_cpu_malloc
+from ice_nb.train import seed_everything
 from ice_nb.tune import AutoTuner, ice_session_factory
 
 
@@ -30,12 +30,7 @@ def main(argv=None):
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args(argv)
 
-    if args.device == "cpu": tune_cpu_malloc()
-    if args.data != "synthetic": fetch_data(args.data, settings.data_root)
-    data = load_data(args.data, settings.data_root, val_size=settings.val_size, seed=settings.seed)
-    dense, record = pretrain(args.model, data, epochs=settings.demo_epochs, lr=settings.pretrain_lr,
-                             batch_size=settings.batch_size, seed=settings.seed, device=args.device,
-                             cache_dir=f"{settings.run_dir}/dense")
+    data, dense, record = dense_model(args.model, args.data, settings.demo_epochs, args.device, settings)
     finetune = int(args.finetune_images) if args.finetune_images > 1 else args.finetune_images
     config = ICEConfig(finetune_images=finetune, batch_size=settings.batch_size, seed=settings.seed)
     tuner = AutoTuner(ice_session_factory(dense, args.ratio, config=config, device=args.device), data,
