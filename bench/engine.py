@@ -16,7 +16,6 @@ import copy
 import json
 import time
 
-import torch
 
 from ice_nb.config import load_settings
 from ice_nb.data import fetch_data, load_data

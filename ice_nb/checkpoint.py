@@ -6,7 +6,6 @@
 __all__ = ['CheckpointError', 'safe_load', 'save_pruned', 'load_pruned']
 
 # %% ../nbs/15_checkpoint.ipynb #ccfe8177
-import os
 import pickle
 import zipfile
 from pathlib import Path

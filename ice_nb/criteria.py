@@ -17,7 +17,6 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .depgraph import TP_IMPORTANCES, following_norm, remove_channels, tp_importance, unwrap
-from .train import model_device
 
 # %% ../nbs/11_criteria.ipynb #84f6ec75
 @dataclass

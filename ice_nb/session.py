@@ -7,10 +7,9 @@ __all__ = ['ICEConfig', 'StepRecord', 'PruningSession']
 
 # %% ../nbs/16_session.ipynb #77fc0b4f
 import copy
-import math
 import threading
 import time
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
@@ -18,7 +17,7 @@ import torch.nn as nn
 
 from .checkpoint import CheckpointError, safe_load
 from .config import resolve_device
-from .criteria import CRITERIA, NEEDS_DATA, get_criterion, prune_unit
+from .criteria import NEEDS_DATA, get_criterion, prune_unit
 from .data import Batches, ImageData, subset
 from .depgraph import count_macs_and_params, pruning_history, unwrap
 from .freeze import FreezePlan, FreezePlanner, apply_freeze, frozen_fraction

@@ -11,7 +11,6 @@ import copy
 import math
 import time
 from dataclasses import replace
-from pathlib import Path
 
 import optuna
 from optuna.trial import TrialState
