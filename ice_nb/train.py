@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['tune_cpu_malloc', 'seed_everything', 'synchronize', 'PhaseTimer', 'NonFiniteLossError', 'model_device', 'check_batch',
-           'EvalResult', 'evaluate', 'EpochResult', 'distillation_loss', 'train_epoch', 'warmup_cosine', 'atomic_save',
-           'dense_file', 'pretrain']
+           'EvalResult', 'evaluate', 'EpochResult', 'distillation_loss', 'train_epoch', 'warmup_cosine', 'atomic_write',
+           'atomic_save', 'atomic_write_text', 'dense_file', 'pretrain']
 
 # %% ../nbs/03_train.ipynb #f226ccad
 import ctypes
@@ -233,18 +233,26 @@ def warmup_cosine(optimizer, total_steps: int, warmup_steps: int = 100):
         return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))))
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
-def atomic_save(obj, path: str | Path) -> Path:
-    "`torch.save` to a temporary file beside `path`, then rename: a crash never leaves a partial `path`."
+def atomic_write(path: str | Path, write) -> Path:
+    "Write through `write(tmp_path)` to a temporary file beside `path`, then rename: a crash never leaves a partial `path`."
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        torch.save(obj, tmp)
+        write(tmp)
         with open(tmp, "rb") as f: os.fsync(f.fileno())
         os.replace(tmp, path)
     finally:
         if tmp.exists(): tmp.unlink()
     return path
+
+def atomic_save(obj, path: str | Path) -> Path:
+    "`torch.save(obj)` to `path`, atomically."
+    return atomic_write(path, lambda tmp: torch.save(obj, tmp))
+
+def atomic_write_text(text: str, path: str | Path) -> Path:
+    "Write `text` to `path`, atomically."
+    return atomic_write(path, lambda tmp: tmp.write_text(text))
 
 # %% ../nbs/03_train.ipynb #ff5daee5
 def dense_file(model: nn.Module, model_name: str, model_kwargs: dict, record: dict) -> dict:
