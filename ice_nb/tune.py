@@ -213,6 +213,10 @@ def _pareto_front(self: AutoTuner) -> list:
 
 def _best_params(self: AutoTuner) -> dict:
     "The tuned values."
+    if not self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        raise RuntimeError(f"no trial of study {self.study.study_name!r} completed ({len(self.finished_trials())} pruned as "
+                           f"collapsed: more than max_drop={self.max_drop} points lost); search on more data "
+                           "(search_fraction), raise max_drop or lower the ratio")
     if not self.multi_objective: return dict(self.study.best_params)
     seconds_ref, drop_ref = self.baseline_reference()
     score = lambda t: normalized_objective(t.values[0], t.values[1], seconds_ref, drop_ref, self.weight)
