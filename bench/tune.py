@@ -11,7 +11,7 @@ import argparse
 import copy
 import time
 
-from engine import dense_model  # bench/engine.py, beside this script
+from common import dense_model  # bench/common.py, beside this script
 from ice_nb.config import load_settings
 from ice_nb.session import ICEConfig, PruningSession
 from ice_nb.train import seed_everything

@@ -293,9 +293,10 @@ def bench(settings, preset_name: str = "quick", out: Path | None = None, pipelin
 # %% ../nbs/40_cli.ipynb #8d0b8a11
 def report(settings, run_dir: Path) -> Path:
     "Plots (PNG) and report.md for the run saved in `run_dir`; returns the markdown file."
-    from ice_nb.checkpoint import safe_load
     from ice_nb import plots
+    from ice_nb.checkpoint import safe_load
     from ice_nb.session import PruningSession
+    from ice_nb.train import atomic_write_text
     saved = safe_load(run_dir / "checkpoint.pt", "checkpoint")
     session = PruningSession.resume(run_dir, _load_data(settings, saved["data"]["name"]), device=settings.device)
     figures = dict(timeline=plots.plot_timeline(session), time=plots.plot_time_breakdown(session),

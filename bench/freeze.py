@@ -1,0 +1,56 @@
+"""What freezing saves: one fine-tuning pass with the probe's plan (fr frozen) against one with nothing frozen.
+
+Same model (pruned by the first `--steps` ICE steps), same batches, alternating order, median of `--rounds`.
+The whole pipelines are compared by `ice-nb bench`.
+
+    python bench/freeze.py --model resnet20 --fr 0.5
+"""
+import argparse
+import copy
+import time
+
+from common import dense_model  # bench/common.py, beside this script
+from ice_nb.config import load_settings
+from ice_nb.freeze import apply_freeze
+from ice_nb.session import ICEConfig, PruningSession
+
+
+def pass_seconds(session, model, frozen: bool, seed: int) -> float:
+    for p in model.parameters(): p.requires_grad_(True)
+    if frozen: apply_freeze(model, session.freeze_plan)
+    batches = session._batches(session.finetune_set, train=True, seed=seed)
+    start = time.perf_counter()
+    session._fine_tune_pass(model, session.config.base, batches)
+    return time.perf_counter() - start
+
+
+def main(argv=None):
+    settings = load_settings()
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="resnet20")
+    parser.add_argument("--data", default="fashion_mnist")
+    parser.add_argument("--fr", type=float, default=settings.fr)
+    parser.add_argument("--finetune-images", type=int, default=2560)
+    parser.add_argument("--steps", type=int, default=0, help="ICE steps before measuring (0: the dense model)")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args(argv)
+
+    data, dense, _ = dense_model(args.model, args.data, settings.demo_epochs, args.device, settings)
+    config = ICEConfig(fr=args.fr, finetune_images=args.finetune_images, batch_size=settings.batch_size, seed=settings.seed)
+    session = PruningSession(copy.deepcopy(dense), data, settings.ratio, config=config, device=args.device)
+    session.setup()
+    for _ in range(args.steps): session.step()
+    model = copy.deepcopy(session.model)
+    times = {True: [], False: []}
+    for r in range(args.rounds):
+        for frozen in ((True, False) if r % 2 == 0 else (False, True)):
+            times[frozen].append(pass_seconds(session, model, frozen, seed=r))
+    median = lambda xs: sorted(xs)[len(xs) // 2]
+    print(f"{args.model}, fr {args.fr}, {args.finetune_images} images, after {args.steps} steps on {args.device}: "
+          f"frozen {[round(t, 2) for t in times[True]]} s, none {[round(t, 2) for t in times[False]]} s")
+    print(f"  fine-tune pass frozen / none = {median(times[True]) / median(times[False]):.3f}")
+
+
+if __name__ == "__main__":
+    main()
