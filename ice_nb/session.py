@@ -182,6 +182,8 @@ def _setup(self: PruningSession):
     if self._ready: return
     cfg, data = self.config, self.data
     self._report("setup", started=time.perf_counter())
+    if self.run_dir is not None:
+        for stale in self.run_dir.glob(".*.tmp"): stale.unlink()   # half-written files of a killed run
     timer = PhaseTimer(self.device)
     self.example_input = torch.zeros(1, data.in_channels, data.image_size, data.image_size, device=self.device)
     self.teacher = None
@@ -261,9 +263,14 @@ def _should_stop(self: PruningSession) -> bool:
 def _request_pause(self: PruningSession): self._paused.set()
 def _resume_running(self: PruningSession): self._paused.clear()
 def _request_abort(self: PruningSession): self._abort.set()
+def _rearm(self: PruningSession):
+    "Clear a pause and a finished abort, so that the next `step()` goes ahead (`run()` does this itself)."
+    self._paused.clear()
+    self._abort.clear()
 
 PruningSession._should_stop, PruningSession.pause, PruningSession.abort = _should_stop, _request_pause, _request_abort
-PruningSession.resume_running = _resume_running
+PruningSession.resume_running, PruningSession.rearm = _resume_running, _rearm
+PruningSession.ready = property(lambda self: self._ready)
 PruningSession.paused = property(lambda self: self._paused.is_set())
 PruningSession.done = property(lambda self: self._ready and self.next_unit >= len(self.units))
 

@@ -18,7 +18,7 @@ def one_line_error(result, *fragments):
 def test_help_lists_the_commands(cli):
     result = cli("--help")
     assert result.returncode == 0
-    for command in ("data", "pretrain", "demo"):
+    for command in ("data", "pretrain", "prune", "tune", "bench", "report", "demo"):
         assert command in result.stdout
 
 
