@@ -172,14 +172,14 @@ def plot_timeline(
     tuned = [r for r in records if r.fine_tuned]
     ax.plot([r.step + 1 for r in tuned], [r.acc_finetuned for r in tuned], "^", color="C0", ls="none", label="fine-tuned")
     if records:
-        size.plot(steps, [100 * r.params_after / session.dense.params for r in records], "--", color="C7", label="params left")
-        size.plot(steps, [100 * r.macs_after / session.dense.macs for r in records], ":", color="C5", label="MACs left")
+        size.plot(steps, [100 * r.params_after / session.dense.params for r in records], "--", marker=".", color="C7", label="params left")
+        size.plot(steps, [100 * r.macs_after / session.dense.macs for r in records], ":", marker=".", color="C5", label="MACs left")
     size.set_ylim(0, 105)
     size.set_ylabel("% of dense left")
     ax.set_xlabel("step (units pruned)")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("decision accuracy (%)")
-    ax.set_title(f"Timeline: {len(records)} steps, {len(tuned)} fine-tuned")
+    ax.set_title(f"Timeline: {len(records)} of {len(session.units) if session.ready else '?'} units pruned, {len(tuned)} fine-tuned")
     handles = ax.get_legend_handles_labels()[0] + size.get_legend_handles_labels()[0]
     ax.legend(handles=handles, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=4)
     return ax.figure

@@ -1,0 +1,85 @@
+"Crash safety: a CLI pruning run killed with SIGKILL at any point and resumed ends exactly like an uninterrupted one."
+import json
+import os
+import random
+import signal
+import subprocess
+import time
+
+import pytest
+import torch
+
+from conftest import ICE_NB, run_cli
+
+SETTINGS = "[ice_nb]\nrun_dir = runs\nval_size = 300\ndevice = cpu\ndemo_epochs = 1\ndemo_dataset = synthetic\nseed = 0\n"
+PRUNE = ("prune", "--ratio", "0.5", "--finetune-images", "256", "--decision-images", "200")
+
+
+def outcome(run_dir):
+    "The run's records (without timings) and its pruned weights."
+    records = [{k: v for k, v in r.items() if k != "seconds"} for r in json.loads((run_dir / "records.json").read_text())]
+    state = torch.load(run_dir / "pruned.pt", weights_only=True)["state_dict"]
+    return records, state
+
+
+def kill_during(step: int, delay: float, run_dir, cwd) -> bool:
+    "Start a prune into `run_dir`, wait until it has printed step `step` (0: not at all), `delay` s more, then SIGKILL it."
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen([ICE_NB, *PRUNE, "--out", run_dir], cwd=cwd, env=env, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    if step:
+        for line in process.stdout:
+            if line.startswith(f"step {step} "): break
+    time.sleep(delay)
+    running = process.poll() is None
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    process.stdout.close()
+    return running
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("crash")
+    (d / "settings.ini").write_text(SETTINGS)
+    assert run_cli("pretrain", cwd=d).returncode == 0   # the dense model is cached before any timing
+    return d
+
+
+def test_killed_runs_resume_to_the_same_result(workdir):
+    whole = run_cli(*PRUNE, "--out", "whole", cwd=workdir)
+    assert whole.returncode == 0, whole.stderr
+    expected_records, expected_state = outcome(workdir / "whole")
+    rng = random.Random(0)
+    # before the first checkpoint, then inside later steps (fine-tuning, evaluation or the checkpoint write)
+    kill_points = [(0, 3.0)] + [(step, rng.uniform(0.0, 1.5)) for step in sorted(rng.sample(range(1, 9), 4))]
+    for i, (step, delay) in enumerate(kill_points):
+        run_dir = workdir / f"killed{i}"
+        assert kill_during(step, delay, run_dir, workdir), f"the run ended before the kill after step {step}"
+        if (run_dir / "checkpoint.pt").exists():
+            resumed = run_cli("prune", "--resume", run_dir, cwd=workdir)
+        else:   # killed before the first checkpoint: nothing finished, start again
+            resumed = run_cli(*PRUNE, "--out", run_dir, cwd=workdir)
+        assert resumed.returncode == 0, (step, delay, resumed.stderr)
+        records, state = outcome(run_dir)
+        assert records == expected_records, f"killed {delay:.2f} s after step {step}"
+        assert state.keys() == expected_state.keys()
+        for k in state: assert torch.equal(state[k], expected_state[k]), (step, delay, k)
+        assert not list(run_dir.glob(".*.tmp")), "a resumed run leaves no half-written files"
+
+
+def test_a_crash_while_writing_keeps_the_last_checkpoint(tmp_path, monkeypatch):
+    "An exception (or a kill) inside torch.save leaves the previous file whole and loadable."
+    from ice_nb.checkpoint import safe_load
+    from ice_nb.train import atomic_save
+    path = tmp_path / "checkpoint.pt"
+    atomic_save(dict(format="ice_nb.checkpoint", step=1), path)
+    def torn_write(obj, f):
+        with open(f, "wb") as out: out.write(b"PK\x03\x04 half a file")
+        raise OSError("disk full")
+    monkeypatch.setattr(torch, "save", torn_write)
+    with pytest.raises(OSError, match="disk full"):
+        atomic_save(dict(format="ice_nb.checkpoint", step=2), path)
+    monkeypatch.undo()
+    assert safe_load(path, "checkpoint")["step"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.pt"]
