@@ -78,7 +78,7 @@ def run_pipeline(dense: nn.Module, data: ImageData, preset: BenchPreset, config:
     seconds = time.perf_counter() - start + search_seconds
     summary = session.summary()
     shape = (data.in_channels, data.image_size, data.image_size)
-    dense_ms = dense_latency_ms or measure_latency(session.teacher_or_model(), shape, batch_size=latency_batch).median_ms
+    dense_ms = dense_latency_ms or measure_latency(session.dense_model, shape, batch_size=latency_batch).median_ms
     pruned_ms = measure_latency(session.model, shape, batch_size=latency_batch).median_ms
     phases = {k: round(v, 2) for k, v in summary["seconds"].items()} | ({"search": round(search_seconds, 2)} if search_seconds else {})
     return PipelineResult(seconds, phases, summary["fine_tuned"], summary["steps"], session.evaluate_test(),

@@ -48,13 +48,6 @@ class Sensitivity:
     params_share: float   # fraction of the dense parameters removed
     macs_share: float     # fraction of the dense MACs removed
 
-def _dense_model(session: PruningSession):
-    "The session's dense model (not a copy): the KD teacher, or the model itself before the first step."
-    if session.teacher is None and session.next_unit > 0:
-        raise ValueError("this session is already pruned and kept no dense copy (kd=False): "
-                         "measure sensitivity before its first step, or run it with kd=True")
-    return session.teacher_or_model()
-
 def _prune_alone(session: PruningSession, dense, unit: str, criterion_batches):
     "A copy of `dense` with `unit` pruned as the session would prune it."
     model = copy.deepcopy(dense)
@@ -73,7 +66,7 @@ def measure_sensitivity(
     if isinstance(images, bool) or not isinstance(images, int) or images < 1:
         raise ValueError(f"images must be a whole number >= 1 of decision images, got {images!r}")
     session.setup()
-    dense, cfg = _dense_model(session), session.config
+    dense, cfg = session.dense_model, session.config
     chosen = subset(session.decision_set, min(images, len(session.decision_set)), cfg.seed)
     batches = session.data.batches(chosen, cfg.batch_size, session.device, train=False, seed=0)
     criterion_batches = (session.data.batches(session.finetune_set, cfg.batch_size, session.device, train=False, seed=0)

@@ -186,10 +186,9 @@ def _setup(self: PruningSession):
         for stale in self.run_dir.glob(".*.tmp"): stale.unlink()   # half-written files of a killed run
     timer = PhaseTimer(self.device)
     self.example_input = torch.zeros(1, data.in_channels, data.image_size, data.image_size, device=self.device)
-    self.teacher = None
-    if cfg.kd:
-        self.teacher = copy.deepcopy(self.model).eval()
-        for p in self.teacher.parameters(): p.requires_grad_(False)
+    self.dense_model = copy.deepcopy(self.model).eval()   # the KD teacher, and where a rolled-back step restarts
+    for p in self.dense_model.parameters(): p.requires_grad_(False)
+    self.teacher = self.dense_model if cfg.kd else None
     with timer("units"):
         self.units = find_units(self.model, self.example_input, cfg.granularity, list(cfg.ignored), cfg.ignore_stem)
     self.finetune_set = _at_most(data.train, cfg.finetune_images, cfg.seed)
@@ -212,7 +211,7 @@ def _setup(self: PruningSession):
     self._report("idle")
     if self.run_dir is not None and not (self.run_dir / "dense.pt").exists():
         spec = self.model_spec or dict(name=None, kwargs={})
-        atomic_save(dense_file(self.teacher_or_model(), spec["name"], spec["kwargs"], {}), self.run_dir / "dense.pt")
+        atomic_save(dense_file(self.dense_model, spec["name"], spec["kwargs"], {}), self.run_dir / "dense.pt")
 
 def _at_most(dataset, size, seed: int):
     "A seeded subset of `size` (a share or a count), or all of `dataset` when the count exceeds it."
@@ -221,16 +220,11 @@ def _at_most(dataset, size, seed: int):
 def _batches(self: PruningSession, dataset, train: bool, seed: int) -> Batches:
     return self.data.batches(dataset, self.config.batch_size, self.device, train=train, seed=seed)
 
-def _teacher_or_model(self: PruningSession) -> nn.Module:
-    "The dense model: the teacher when distilling, else the model itself (before any step)."
-    return self.teacher if self.teacher is not None else self.model
-
 def _decision_accuracy(self: PruningSession) -> float:
     "Accuracy (%) of the current model on the decision subset of the validation split."
     return evaluate(self.model, self._batches(self.decision_set, train=False, seed=0), amp=self.config.amp).accuracy
 
 PruningSession.setup, PruningSession._batches, PruningSession.decision_accuracy = _setup, _batches, _decision_accuracy
-PruningSession.teacher_or_model = _teacher_or_model
 
 # %% ../nbs/16_session.ipynb #5edbe1f4
 def _fine_tune_pass(self: PruningSession, model: nn.Module, lr: float, batches, **kwargs):
@@ -291,10 +285,23 @@ PruningSession._report = _report
 # %% ../nbs/16_session.ipynb #7bee50d7
 def _step(self: PruningSession) -> StepRecord:
     "Prune the next unit, evaluate, decide, maybe fine-tune; record and checkpoint. Returns the record."
+    before = self._checkpoint() if self._ready else None
     try:
         return self._prune_next()
+    except BaseException as e:   # NaN loss, a bad batch, Ctrl-C: nothing of the step is kept
+        if before is not None:
+            self._roll_back(before)
+            e.add_note(f"ice_nb: step {before['next_unit'] + 1} was rolled back; the session is as it was before it")
+        raise
     finally:
         self._report("idle")
+
+def _roll_back(self: PruningSession, ckpt: dict):
+    "Return to the state in `ckpt` (taken in memory before the step): rebuild from the dense model, replay, load."
+    self.model = copy.deepcopy(self.dense_model).train()
+    for p in self.model.parameters(): p.requires_grad_(True)
+    self._ready = False
+    self._restore(ckpt)
 
 def _prune_next(self: PruningSession) -> StepRecord:
     self.setup()
@@ -355,7 +362,8 @@ def _fine_tune_step(self: PruningSession, lr: float, timer: PhaseTimer):
     self.trigger.fine_tuned(acc)
     return acc, r.batches, aborted
 
-PruningSession.step, PruningSession._prune_next, PruningSession._fine_tune_step = _step, _prune_next, _fine_tune_step
+PruningSession.step, PruningSession._roll_back = _step, _roll_back
+PruningSession._prune_next, PruningSession._fine_tune_step = _prune_next, _fine_tune_step
 
 # %% ../nbs/16_session.ipynb #2285f352
 def _run(self: PruningSession, progress: bool = False, on_step=None) -> list[StepRecord]:
@@ -421,7 +429,7 @@ def _checkpoint(self: PruningSession) -> dict:
         format="ice_nb.checkpoint", version=1, model_spec=self.model_spec, ratio=self.ratio,
         criterion=self.criterion if isinstance(self.criterion, str) else None, config=cfg,
         next_unit=self.next_unit, records=[asdict(r) for r in self.records], setup_seconds=self.setup_seconds,
-        history=pruning_history(self.units.graph), state_dict={k: v.cpu() for k, v in self.model.state_dict().items()},
+        history=pruning_history(self.units.graph), state_dict={k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()},
         trigger=self.trigger.state_dict(), dense=asdict(self.dense),
         freeze=None if self.freeze_plan is None else asdict(self.freeze_plan),
         rng=dict(criterion=self.criterion_generator.get_state(), finetune=self.finetune_batches.generator.get_state()),
