@@ -229,6 +229,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                 'ice_nb.session._at_most': ('session.html#_at_most', 'ice_nb/session.py'),
                                 'ice_nb.session._batches': ('session.html#_batches', 'ice_nb/session.py'),
                                 'ice_nb.session._checkpoint': ('session.html#_checkpoint', 'ice_nb/session.py'),
+                                'ice_nb.session._count_or_share': ('session.html#_count_or_share', 'ice_nb/session.py'),
                                 'ice_nb.session._decision_accuracy': ('session.html#_decision_accuracy', 'ice_nb/session.py'),
                                 'ice_nb.session._evaluate_test': ('session.html#_evaluate_test', 'ice_nb/session.py'),
                                 'ice_nb.session._final_fine_tune': ('session.html#_final_fine_tune', 'ice_nb/session.py'),

@@ -28,9 +28,12 @@ def safe_load(path: str | Path, kind: str = "checkpoint") -> dict:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
+        if not zipfile.is_zipfile(path):   # ice_nb (torch.save) always writes zip archives
+            raise CheckpointError(f"{path} is damaged or truncated, or not a file ice_nb wrote (not a zip archive); "
+                                  "it was not loaded and nothing in it ran; use an earlier copy or rerun") from None
         raise CheckpointError(f"{path} holds objects other than tensors and plain data, and was not loaded "
                               f"(loading it would run code from the file): {str(e).splitlines()[0]}") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as e:
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, KeyError) as e:
         raise CheckpointError(f"{path} is damaged or truncated ({e.__class__.__name__}); use an earlier copy or rerun") from None
     if not isinstance(obj, dict) or obj.get("format") != f"ice_nb.{kind}":
         raise CheckpointError(f"{path} is not an ice_nb {kind} (found {type(obj).__name__} without format 'ice_nb.{kind}')")

@@ -362,7 +362,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return run(args)
     except KeyboardInterrupt:
-        print("ice-nb: interrupted", file=sys.stderr)
+        run_dir = getattr(args, "out", None) or getattr(args, "resume", None)
+        again = f"; finished steps are kept: continue with `ice-nb prune --resume {run_dir}`" if args.command == "prune" and run_dir else ""
+        print(f"ice-nb: interrupted{again}", file=sys.stderr)
         return 130
     except Exception as e:
         if args.debug: raise

@@ -127,10 +127,16 @@ class ImageData:
     augment: bool = True  # random crop + horizontal flip on training batches
 
     def __post_init__(self):
+        if not len(self.mean) == len(self.std) == self.in_channels:
+            raise DataError(f"{self.name}: mean and std need one value per channel ({self.in_channels}), "
+                            f"got {len(self.mean)} and {len(self.std)}")
         for split in ("train", "val", "test"):
             if len(getattr(self, split)) == 0:
                 raise DataError(f"the {split} split of {self.name} is empty; check the data files or the split sizes")
             ds = getattr(self, split)
+            channels = ds[0][0].shape[0]
+            if channels != self.in_channels:
+                raise DataError(f"{self.name} {split} images have {channels} channels but in_channels is {self.in_channels}")
             if isinstance(ds, TensorImages) and not 0 <= int(ds.labels.min()) <= int(ds.labels.max()) < self.num_classes:
                 raise DataError(f"{self.name} {split} labels span {int(ds.labels.min())}..{int(ds.labels.max())}, outside 0..{self.num_classes - 1}")
 

@@ -24,11 +24,17 @@ from .depgraph import count_macs_and_params, pruning_history, unwrap
 from .freeze import FreezePlan, FreezePlanner, apply_freeze, frozen_fraction
 from .lr import counted_conv_weights, pruning_aware_lr, remaining_fraction
 from .models import create_model_for
-from .train import PhaseTimer, atomic_save, dense_file, evaluate, seed_everything, train_epoch
+from .train import PhaseTimer, atomic_save, check_batch, dense_file, evaluate, seed_everything, train_epoch
 from .trigger import BUDGETS, FineTuneTrigger, RecoveryCheck
 from .units import find_units
 
 # %% ../nbs/16_session.ipynb #8b136756
+def _count_or_share(value) -> bool:
+    "A share of a split in (0, 1], or a whole count >= 1."
+    if isinstance(value, bool): return False
+    if isinstance(value, int): return value >= 1
+    return isinstance(value, float) and 0 < value <= 1
+
 @dataclass
 class ICEConfig:
     "Everything that shapes a pruning run. All three `use_*` switches off gives the baseline pipeline."
@@ -71,7 +77,10 @@ class ICEConfig:
                   ("batch_size", self.batch_size >= 1), ("final_epochs", self.final_epochs >= 0),
                   ("criterion_batches", self.criterion_batches >= 1), ("reference", self.reference in ("dense", "last")),
                   ("budget", self.budget in BUDGETS), ("granularity", self.granularity in ("internal", "group")),
-                  ("lr_rule", self.lr_rule in ("reference", "all")), ("freeze_score", self.freeze_score in ("reference", "relative"))]
+                  ("lr_rule", self.lr_rule in ("reference", "all")), ("freeze_score", self.freeze_score in ("reference", "relative")),
+                  ("finetune_images", _count_or_share(self.finetune_images)), ("decision_images", _count_or_share(self.decision_images)),
+                  ("probe_images", _count_or_share(self.probe_images)),
+                  ("batch_size", isinstance(self.batch_size, int) and not isinstance(self.batch_size, bool))]
         for name, ok in checks:
             if not ok:
                 raise ValueError(f"ICEConfig.{name} = {getattr(self, name)!r} is out of range; see the field's comment in ICEConfig")
@@ -146,6 +155,12 @@ class PruningSession:
             model = create_model_for(data, model, **(model_kwargs or {}))
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be an nn.Module or a model name, got {type(model).__name__}")
+        if any(p.is_meta for p in model.parameters()):
+            raise ValueError("the model's weights are on the meta device (not loaded): load them first, "
+                             "e.g. model.load_state_dict(state, assign=True)")
+        if not any(p.requires_grad for p in model.parameters()):
+            raise ValueError("every parameter of the model is frozen; ICE decides what to freeze: "
+                             "call model.requires_grad_(True) first")
         self.model = unwrap(model).to(self.device)
         self.records: list[StepRecord] = []
         self.final_accuracies: list[float] = []   # decision accuracy after each final fine-tuning pass
@@ -186,6 +201,7 @@ def _setup(self: PruningSession):
         for stale in self.run_dir.glob(".*.tmp"): stale.unlink()   # half-written files of a killed run
     timer = PhaseTimer(self.device)
     self.example_input = torch.zeros(1, data.in_channels, data.image_size, data.image_size, device=self.device)
+    check_batch(self.model, self.example_input)   # the data's channels fit the model, before any tracing
     self.dense_model = copy.deepcopy(self.model).eval()   # the KD teacher, and where a rolled-back step restarts
     for p in self.dense_model.parameters(): p.requires_grad_(False)
     self.teacher = self.dense_model if cfg.kd else None
@@ -285,13 +301,13 @@ PruningSession._report = _report
 # %% ../nbs/16_session.ipynb #7bee50d7
 def _step(self: PruningSession) -> StepRecord:
     "Prune the next unit, evaluate, decide, maybe fine-tune; record and checkpoint. Returns the record."
-    before = self._checkpoint() if self._ready else None
+    self.setup()
+    before = self._checkpoint()
     try:
         return self._prune_next()
     except BaseException as e:   # NaN loss, a bad batch, Ctrl-C: nothing of the step is kept
-        if before is not None:
-            self._roll_back(before)
-            e.add_note(f"ice_nb: step {before['next_unit'] + 1} was rolled back; the session is as it was before it")
+        self._roll_back(before)
+        e.add_note(f"ice_nb: step {before['next_unit'] + 1} was rolled back; the session is as it was before it")
         raise
     finally:
         self._report("idle")
@@ -372,14 +388,16 @@ def _run(self: PruningSession, progress: bool = False, on_step=None) -> list[Ste
     self._abort.clear()
     self.setup()
     bar = tqdm(total=len(self.units), initial=self.next_unit, desc="units", disable=not progress)
-    while not self.done and not self._abort.is_set():
-        if self._should_stop(): break
-        record = self.step()
-        bar.update(1)
-        bar.set_postfix(acc=f"{record.accuracy:.1f}", ft=record.fine_tuned)
-        if on_step is not None: on_step(record)
-        if record.aborted: break
-    bar.close()
+    try:
+        while not self.done and not self._abort.is_set():
+            if self._should_stop(): break
+            record = self.step()
+            bar.update(1)
+            bar.set_postfix(acc=f"{record.accuracy:.1f}", ft=record.fine_tuned)
+            if on_step is not None: on_step(record)
+            if record.aborted: break
+    finally:
+        bar.close()
     if self.done and not self._abort.is_set() and self.config.final_epochs and not self.final_accuracies:
         self.final_accuracies = self.final_fine_tune()
     return self.records

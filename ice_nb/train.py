@@ -123,7 +123,7 @@ def evaluate(
             total = len(batches) if max_batches is None else min(max_batches, len(batches))
             for i, (x, y) in enumerate(tqdm(batches, total=total, desc="eval", leave=False, disable=not progress)):
                 if max_batches is not None and i >= max_batches: break
-                if i == 0: check_batch(model, x, y)
+                check_batch(model, x, y)
                 with _autocast(device, amp):
                     out = model(_channels_last(x))
                 loss_sum += float(F.cross_entropy(out.float(), y, reduction="sum"))
@@ -180,47 +180,51 @@ def train_epoch(
     amp = device.type == "cuda" if amp is None else amp
     scaler = torch.amp.GradScaler(device.type) if amp and device.type == "cuda" else None
     if device.type == "cpu": tune_cpu_malloc()
+    was_training = model.training
     model.train().to(memory_format=torch.channels_last)
     if teacher is not None: teacher.eval().to(memory_format=torch.channels_last)
     timer = PhaseTimer(device)
     loss_sum, correct, n, done, stopped = 0.0, 0, 0, 0, False
     total = len(batches) if max_batches is None else min(max_batches, len(batches))
     bar = tqdm(total=total, desc=desc, leave=False, disable=not progress)
-    it = iter(batches)
-    while max_batches is None or done < max_batches:
-        if should_stop is not None and should_stop():
-            stopped = True; break
-        with timer("data"):
-            batch = next(it, None)
-        if batch is None: break
-        x, y = batch
-        with timer("compute"):
-            if done == 0: check_batch(model, x, y)
-            x = _channels_last(x)
-            with _autocast(device, amp):
-                out = model(x)
-                loss = F.cross_entropy(out, y)
-                if teacher is not None:
-                    with torch.no_grad():
-                        target = teacher(x)
-                    loss = loss + kd_weight * distillation_loss(out.float(), target.float(), temperature, kd_t_squared)
-            if not torch.isfinite(loss):
-                raise NonFiniteLossError(f"the training loss became {float(loss)} at batch {done}; "
-                                         "lower the learning rate, or check the data for NaN/inf values")
-            optimizer.zero_grad(set_to_none=True)
-            if scaler is None:
-                loss.backward(); optimizer.step()
-            else:
-                scaler.scale(loss).backward(); scaler.step(optimizer); scaler.update()
-            if scheduler is not None: scheduler.step()
-            loss_value = float(loss.detach())
-            loss_sum += loss_value * len(y)
-            correct += int((out.argmax(1) == y).sum())
-            n += len(y)
-        done += 1
-        bar.update(1)
-        if on_batch is not None: on_batch(done - 1, loss_value)
-    bar.close()
+    try:
+        it = iter(batches)
+        while max_batches is None or done < max_batches:
+            if should_stop is not None and should_stop():
+                stopped = True; break
+            with timer("data"):
+                batch = next(it, None)
+            if batch is None: break
+            x, y = batch
+            with timer("compute"):
+                check_batch(model, x, y)   # every batch: a bad label later on would be a bare IndexError
+                x = _channels_last(x)
+                with _autocast(device, amp):
+                    out = model(x)
+                    loss = F.cross_entropy(out, y)
+                    if teacher is not None:
+                        with torch.no_grad():
+                            target = teacher(x)
+                        loss = loss + kd_weight * distillation_loss(out.float(), target.float(), temperature, kd_t_squared)
+                if not torch.isfinite(loss):
+                    raise NonFiniteLossError(f"the training loss became {float(loss.detach())} at batch {done}; "
+                                             "lower the learning rate, or check the data for NaN/inf values")
+                optimizer.zero_grad(set_to_none=True)
+                if scaler is None:
+                    loss.backward(); optimizer.step()
+                else:
+                    scaler.scale(loss).backward(); scaler.step(optimizer); scaler.update()
+                if scheduler is not None: scheduler.step()
+                loss_value = float(loss.detach())
+                loss_sum += loss_value * len(y)
+                correct += int((out.argmax(1) == y).sum())
+                n += len(y)
+            done += 1
+            bar.update(1)
+            if on_batch is not None: on_batch(done - 1, loss_value)
+    finally:
+        bar.close()
+        model.train(was_training)
     return EpochResult(loss_sum / max(n, 1), 100.0 * correct / max(n, 1), n, done,
                        timer.seconds.get("data", 0.0), timer.seconds.get("compute", 0.0), stopped)
 
