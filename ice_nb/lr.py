@@ -35,12 +35,12 @@ def pruning_aware_lr(
 LR_RULES = ("reference", "all")
 
 def counted_conv_weights(model: nn.Module, rule: str = "reference") -> int:
-    "Nonzero weights of the convolutions that `x` counts: k×k (k > 1) except the stem (reference), or all."
+    "Weights of the convolutions that `x` counts: k×k (k > 1) except the stem (reference), or all."
     if rule not in LR_RULES: raise ValueError(f"rule must be one of {LR_RULES}, got {rule!r}")
     convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
     if rule == "reference":
         convs = [m for m in convs if m.weight.shape[-1] > 1][1:]
-    return sum(int(m.weight.count_nonzero()) for m in convs)
+    return sum(m.weight.numel() for m in convs)
 
 def remaining_fraction(model: nn.Module, dense_count: int, rule: str = "reference") -> float:
     "`x`: counted conv weights of `model` over `dense_count`, those of the unpruned model."

@@ -90,6 +90,23 @@ def _resolve(model: nn.Module, layers) -> list[nn.Module]:
         out.append(layer)
     return out
 
+def _grouped(conv) -> bool:
+    "A grouped convolution that is not depthwise: its channels cannot go one by one."
+    return isinstance(conv, nn.Conv2d) and 1 < conv.groups < conv.in_channels
+
+def _refuse_grouped_convs(model: nn.Module, infos):
+    "Stop before pruning would cut across the groups of a grouped convolution (a silently wrong model)."
+    modules, tied = dict(model.named_modules()), {}
+    for info in infos:
+        grouped = [n for n in dict.fromkeys(info.out_layers + info.in_layers) if _grouped(modules.get(n))]
+        if grouped: tied.update(dict.fromkeys([info.producer] + grouped))
+    if tied:
+        first = next(n for n in tied if _grouped(modules[n]))
+        raise UnsupportedModelError(
+            f"{first} is a grouped convolution (groups={modules[first].groups}): removing single channels would break "
+            f"its groups, and ice_nb does not prune in whole groups yet; leave the channels of every grouped convolution "
+            f"alone with ignored={list(tied)} (depthwise convolutions are fine)")
+
 def find_units(
     model: nn.Module,
     example_input: torch.Tensor,     # one input batch on the model's device, e.g. torch.randn(1, 3, 32, 32)
@@ -108,7 +125,9 @@ def find_units(
     left_alone = _resolve(model, ignored) + linears[-1:] + (convs[:1] if ignore_stem else [])
     graph = build_graph(model, example_input)
     by_block = {}
-    for info in channel_groups(graph, ignored=left_alone):
+    infos = channel_groups(graph, ignored=left_alone)
+    _refuse_grouped_convs(model, infos)
+    for info in infos:
         block, internal = _classify(model, info)
         if granularity == "internal" and not internal: continue
         layers = tuple(dict.fromkeys(info.out_layers + info.in_layers))
