@@ -101,11 +101,14 @@ def _refuse_grouped_convs(model: nn.Module, infos):
         grouped = [n for n in dict.fromkeys(info.out_layers + info.in_layers) if _grouped(modules.get(n))]
         if grouped: tied.update(dict.fromkeys([info.producer] + grouped))
     if tied:
-        first = next(n for n in tied if _grouped(modules[n]))
-        raise UnsupportedModelError(
+        first, names = next(n for n in tied if _grouped(modules[n])), list(tied)
+        shown = str(names) if len(names) <= 6 else f"[{', '.join(map(repr, names[:4]))}, ...] ({len(names)} layers: error.ignored)"
+        error = UnsupportedModelError(
             f"{first} is a grouped convolution (groups={modules[first].groups}): removing single channels would break "
             f"its groups, and ice_nb does not prune in whole groups yet; leave the channels of every grouped convolution "
-            f"alone with ignored={list(tied)} (depthwise convolutions are fine)")
+            f"alone with ignored={shown} (depthwise convolutions are fine)")
+        error.ignored = names
+        raise error
 
 def find_units(
     model: nn.Module,
