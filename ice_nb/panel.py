@@ -30,7 +30,7 @@ from .data import DATASETS, ImageData, load_data
 from .models import model_names
 from .plots import measure_sensitivity, plot_freezing, plot_lr, plot_sensitivity
 from .plots import plot_time_breakdown, plot_timeline, plot_tuning
-from .session import ICEConfig, PruningSession, StepRecord
+from .session import ICEConfig, PruningSession, StepRecord, check_ratio
 from .train import pretrain
 from .tune import PRESET_OF_DATASET, PRESETS
 
@@ -115,7 +115,7 @@ class ConfigForm:
         choice = lambda desc, options, value, fixed=False: widgets.Dropdown(description=desc, options=options, value=value, disabled=fixed)
         self.model = choice("model", model_names(), model, dense is not None)
         self.dataset = choice("dataset", DATASETS, data.name if data is not None else dataset, data is not None)
-        self.ratio = widgets.FloatSlider(value=ratio, min=0.05, max=0.95, step=0.05, description="ratio")
+        self.ratio = widgets.FloatSlider(value=check_ratio(ratio), min=0.05, max=0.95, step=0.05, description="ratio")
         self.criterion = choice("criterion", list(CRITERIA), criterion)
         self.granularity = choice("granularity", ["internal", "group"], self.base.granularity)
         self.device = choice("device", devices(), device)

@@ -13,10 +13,12 @@ import time
 from dataclasses import replace
 
 import optuna
+import sqlalchemy.exc
+import torch.nn as nn
 from optuna.trial import TrialState
 
 from .data import ImageData
-from .session import ICEConfig, PruningSession
+from .session import ICEConfig, PruningSession, check_ratio
 
 # %% ../nbs/20_tune.ipynb #f055a129
 _COMMON = dict(p=[0.1, 0.15, 0.2], beta=[40, 50, 60], delta=[0.0006, 0.0007, 0.0008])
@@ -85,6 +87,9 @@ class CollapsePruner(optuna.pruners.BasePruner):
 # %% ../nbs/20_tune.ipynb #5f0d0452
 def ice_session_factory(dense_model, ratio: float = 0.6, criterion="l1", config: ICEConfig | None = None, device="auto"):
     "A session factory for `AutoTuner`: a copy of `dense_model`, `config` with the trial's values."
+    if not isinstance(dense_model, nn.Module):
+        raise TypeError(f"dense_model must be an nn.Module (the pretrained dense model), got {type(dense_model).__name__}")
+    check_ratio(ratio)
     config = config or ICEConfig()
     def make(data: ImageData, params: dict) -> PruningSession:
         return PruningSession(copy.deepcopy(dense_model), data, ratio, criterion, replace(config, **params), device=device)
@@ -114,6 +119,10 @@ class AutoTuner:
         max_drop: float = 30.0,            # prune a trial once it has lost this many points
         heartbeat: tuple = (30, 90),       # database studies: (seconds between heartbeats, grace before a silent trial fails)
     ):
+        if not callable(session_factory):
+            raise TypeError("session_factory must be a callable (data, params) -> PruningSession, e.g. ice_session_factory(dense)")
+        if not isinstance(data, ImageData):
+            raise TypeError(f"data must be an ImageData (from ice_nb.data.load_data), got {type(data).__name__}")
         self.space = check_space(space, data.name)
         if sampler not in SAMPLERS: raise ValueError(f"unknown sampler {sampler!r}; choose from {', '.join(SAMPLERS)}")
         if objective not in OBJECTIVES: raise ValueError(f"unknown objective {objective!r}; choose from {', '.join(OBJECTIVES)}")
@@ -124,9 +133,13 @@ class AutoTuner:
         self.n_trials, self.objective_name, self.weight, self.seed = n_trials, objective, weight, seed
         self.max_drop = max_drop
         self.search_data = data.subset(train=search_fraction[0], val=search_fraction[1], seed=seed)
-        self.study = optuna.create_study(storage=_storage(storage, heartbeat), study_name=study_name, load_if_exists=True,
-                                         sampler=self._sampler(), pruner=CollapsePruner(max_drop),
-                                         **(dict(directions=["minimize", "minimize"]) if self.multi_objective else dict(direction="minimize")))
+        try:
+            self.study = optuna.create_study(storage=_storage(storage, heartbeat), study_name=study_name, load_if_exists=True,
+                                             sampler=self._sampler(), pruner=CollapsePruner(max_drop),
+                                             **(dict(directions=["minimize", "minimize"]) if self.multi_objective else dict(direction="minimize")))
+        except sqlalchemy.exc.DatabaseError as e:
+            raise ValueError(f"cannot use the study storage {storage} ({str(e.orig)}): check that the folder exists and the file "
+                             "is an Optuna study, or give another storage URL (--storage)") from None
 
     @property
     def multi_objective(self) -> bool: return self.sampler_name == "nsga2"

@@ -2,8 +2,6 @@
 
 Each case gets a clear error that says what to do, or a documented recovery, and none damages a run directory:
 after every bad call its checkpoint.pt still loads with `safe_load` and is byte for byte what it was before.
-Where ice_nb does not behave that way yet, the test states the behaviour it should have and is a strict xfail
-whose reason names the gap; `raises` pins how it fails today, so that a test broken for another reason shows up.
 """
 import copy
 import io
@@ -13,7 +11,6 @@ import shutil
 from dataclasses import asdict, replace
 
 import pytest
-import sqlalchemy.exc
 import torch
 import torch.nn as nn
 
@@ -26,14 +23,6 @@ from ice_nb.panel import ICEPanel
 from ice_nb.session import ICEConfig, PruningSession
 from ice_nb.train import NonFiniteLossError, atomic_save, dense_file, evaluate
 from ice_nb.tune import AutoTuner, ice_session_factory
-
-GAP = (AssertionError, pytest.fail.Exception)   # the test's own check failed (not a crash of the test)
-
-
-def gap(reason: str, raises=GAP):
-    "Mark a test of behaviour ice_nb lacks: it must fail, and fail with `raises`."
-    return pytest.mark.xfail(strict=True, raises=raises, reason=reason)
-
 
 # fine-tune after every step (use_trigger=False) on three batches; decide on 100 images; probe on one batch
 CONFIG = ICEConfig(batch_size=64, decision_images=100, finetune_images=192, probe_images=64, use_trigger=False,
@@ -414,24 +403,19 @@ def test_tuner_arguments_out_of_range_are_named(data, dense, change, error, mess
 
 @pytest.mark.parametrize("make, error, message", [
     pytest.param(lambda data, dense: AutoTuner(ice_session_factory(dense), "synthetic"), TypeError, "ImageData",
-                 marks=gap("AutoTuner reads data.name before any check: AttributeError: 'str' object has no attribute "
-                           "'name'", raises=AttributeError), id="data-str"),
+                 id="data-str"),
     pytest.param(lambda data, dense: AutoTuner(None, data), TypeError, "session_factory",
-                 marks=gap("AutoTuner accepts a session_factory that is not callable; search() then fails inside Optuna"),
                  id="factory-None"),
     pytest.param(lambda data, dense: ice_session_factory(dense, ratio=0), ValueError, "ratio",
-                 marks=gap("ice_session_factory accepts ratio=0: the error comes only when search() builds the first "
-                           "session"), id="factory-ratio-0"),
+                 id="factory-ratio-0"),
     pytest.param(lambda data, dense: ice_session_factory("resnet20"), TypeError, "nn.Module",
-                 marks=gap("ice_session_factory accepts a dense model that is not an nn.Module"), id="factory-model-str"),
+                 id="factory-model-str"),
 ])
 def test_tuner_wrong_kinds_are_refused_at_once(data, dense, make, error, message):
     with pytest.raises(error, match=message):
         make(data, dense)
 
 
-@gap("an unusable sqlite storage reaches the user as SQLAlchemy's error ('file is not a database' / 'unable to open "
-     "database file' and a link), naming neither the file nor --storage", raises=sqlalchemy.exc.DatabaseError)
 @pytest.mark.parametrize("where", ["corrupt-file", "missing-folder"])
 def test_tuner_storage_that_cannot_be_used_is_named_with_the_fix(data, dense, tmp_path, where):
     db = tmp_path / "study.db" if where == "corrupt-file" else tmp_path / "no" / "study.db"
@@ -447,8 +431,6 @@ def test_panel_refuses_what_is_not_a_session():
         ICEPanel("resnet20")
 
 
-@gap("ConfigForm's ratio slider clamps a ratio outside [0.05, 0.95] without a word: from_config(ratio=0) prunes 5 % "
-     "of each unit, ratio=1 prunes 95 %")
 @pytest.mark.parametrize("ratio", [0, 1.0])
 def test_panel_form_refuses_a_ratio_outside_0_1(data, ratio):
     with pytest.raises(ValueError, match="ratio"):
