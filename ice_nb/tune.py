@@ -133,6 +133,7 @@ class AutoTuner:
         self.n_trials, self.objective_name, self.weight, self.seed = n_trials, objective, weight, seed
         self.max_drop = max_drop
         self.search_data = data.subset(train=search_fraction[0], val=search_fraction[1], seed=seed)
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
         try:
             self.study = optuna.create_study(storage=_storage(storage, heartbeat), study_name=study_name, load_if_exists=True,
                                              sampler=self._sampler(), pruner=CollapsePruner(max_drop),
@@ -145,10 +146,13 @@ class AutoTuner:
     def multi_objective(self) -> bool: return self.sampler_name == "nsga2"
 
     def _sampler(self):
+        # Optuna's defaults sample the first 10 (TPE) or 50 (NSGA-II) trials at random: far more than a cheap search runs
+        startup = min(10, max(2, self.n_trials // 3))
         return {"grid": lambda: optuna.samplers.GridSampler(self.space, seed=self.seed),
-                "tpe": lambda: optuna.samplers.TPESampler(seed=self.seed),
+                "tpe": lambda: optuna.samplers.TPESampler(seed=self.seed, n_startup_trials=startup),
                 "random": lambda: optuna.samplers.RandomSampler(seed=self.seed),
-                "nsga2": lambda: optuna.samplers.NSGAIISampler(seed=self.seed)}[self.sampler_name]()
+                "nsga2": lambda: optuna.samplers.NSGAIISampler(seed=self.seed, population_size=max(2, min(50, self.n_trials // 2)))
+                }[self.sampler_name]()
 
 # %% ../nbs/20_tune.ipynb #8fe87765
 def _suggest(self: AutoTuner, trial) -> dict:
