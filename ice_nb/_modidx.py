@@ -238,6 +238,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                 'ice_nb.session._probe': ('session.html#_probe', 'ice_nb/session.py'),
                                 'ice_nb.session._prune_next': ('session.html#_prune_next', 'ice_nb/session.py'),
                                 'ice_nb.session._rearm': ('session.html#_rearm', 'ice_nb/session.py'),
+                                'ice_nb.session._remove_stale_writes': ('session.html#_remove_stale_writes', 'ice_nb/session.py'),
                                 'ice_nb.session._report': ('session.html#_report', 'ice_nb/session.py'),
                                 'ice_nb.session._request_abort': ('session.html#_request_abort', 'ice_nb/session.py'),
                                 'ice_nb.session._request_pause': ('session.html#_request_pause', 'ice_nb/session.py'),

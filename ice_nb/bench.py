@@ -130,8 +130,8 @@ def check_honest(results: dict) -> list[str]:
 
 def ratios(results: dict) -> dict:
     "Per pipeline: speed-up over the baseline, accuracy gap (points) and time / floor."
-    base, floor = results["baseline"], results.get("floor")
-    return {name: dict(speedup=base.seconds / r.seconds, gap=r.test_accuracy - base.test_accuracy,
+    base, floor = results.get("baseline"), results.get("floor")
+    return {name: dict(speedup=base.seconds / r.seconds if base else None, gap=r.test_accuracy - base.test_accuracy if base else None,
                        over_floor=r.seconds / floor.seconds if floor else None)
             for name, r in results.items()}
 
@@ -144,9 +144,10 @@ def bench_markdown(results: dict, preset: BenchPreset, title: str = "") -> str:
              "|---|---|---|---|---|---|---|---|---|---|"]
     for name, r in results.items():
         q = rs[name]
-        over = f"{q['over_floor']:.1f}" if q["over_floor"] else "-"
-        lines.append(f"| {name} | {r.seconds:.1f} | {q['speedup']:.2f}x | {r.fine_tuned}/{r.steps} | {r.test_accuracy:.2f} % | "
-                     f"{q['gap']:+.2f} | {r.macs_kept:.3f} | {r.params_kept:.3f} | {r.latency_speedup:.2f}x | {over} |")
+        shown = lambda value, form: "-" if value is None else format(value, form)
+        lines.append(f"| {name} | {r.seconds:.1f} | {shown(q['speedup'], '.2f')}x | {r.fine_tuned}/{r.steps} | {r.test_accuracy:.2f} % | "
+                     f"{shown(q['gap'], '+.2f')} | {r.macs_kept:.3f} | {r.params_kept:.3f} | {r.latency_speedup:.2f}x | "
+                     f"{shown(q['over_floor'], '.1f')} |")
     problems = check_honest(results)
     lines += ["", "Honesty checks: " + ("passed (the floor ends >= 5 points below the baseline; every pruned model keeps "
                                        "<= 60 % of the dense MACs)." if not problems else "FAILED: " + "; ".join(problems))]

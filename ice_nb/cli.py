@@ -132,8 +132,10 @@ def pruning_config(settings, args):
     "The ICEConfig a `prune` or `tune` command asks for."
     from ice_nb.session import ICEConfig
     values = {k: getattr(settings, k) for k in ("thre", "fr", "base", "p", "beta", "delta", "batch_size", "seed")}
-    if args.pipeline == "baseline": values.update(use_trigger=False, use_freeze=False, use_adaptive_lr=False)
     if args.config is not None: values.update(read_config(args.config))
+    if args.pipeline == "baseline": values.update(use_trigger=False, use_freeze=False, use_adaptive_lr=False)
+    for key in ("batch_size", "seed"):   # typed on this command line: they win over the file
+        if getattr(args, key) is not None: values[key] = getattr(args, key)
     for flag, key in (("no_trigger", "use_trigger"), ("no_freeze", "use_freeze"), ("no_adaptive_lr", "use_adaptive_lr")):
         if getattr(args, flag): values[key] = False
     for key in ("finetune_images", "decision_images"):

@@ -7,6 +7,7 @@ __all__ = ['check_ratio', 'ICEConfig', 'StepRecord', 'PruningSession', 'Progress
 
 # %% ../nbs/16_session.ipynb #77fc0b4f
 import copy
+import os
 import threading
 import time
 import warnings
@@ -202,8 +203,7 @@ def _setup(self: PruningSession):
     if self._ready: return
     cfg, data = self.config, self.data
     self._report("setup", started=time.perf_counter())
-    if self.run_dir is not None:
-        for stale in self.run_dir.glob(".*.tmp"): stale.unlink()   # half-written files of a killed run
+    if self.run_dir is not None: _remove_stale_writes(self.run_dir)
     timer = PhaseTimer(self.device)
     self.example_input = torch.zeros(1, data.in_channels, data.image_size, data.image_size, device=self.device)
     check_batch(self.model, self.example_input)   # the data's channels fit the model, before any tracing
@@ -226,6 +226,9 @@ def _setup(self: PruningSession):
         with timer("probe"):
             self._report("probing")
             self.freeze_plan = self._probe()
+        if self._abort.is_set():   # a plan from a cut-short probe would freeze the wrong layers
+            self.freeze_plan = None
+            raise RuntimeError("set-up was aborted during the freezing probe; nothing was pruned: set up again")
     apply_freeze(self.model, self.freeze_plan)
     self.setup_seconds = timer.seconds
     self._ready = True
@@ -233,6 +236,17 @@ def _setup(self: PruningSession):
     if self.run_dir is not None and not (self.run_dir / "dense.pt").exists():
         spec = self.model_spec or dict(name=None, kwargs={})
         atomic_save(dense_file(self.dense_model, spec["name"], spec["kwargs"], {}), self.run_dir / "dense.pt")
+
+def _remove_stale_writes(run_dir: Path):
+    "Delete the half-written files (`.NAME.PID.tmp`) that a killed run left; a live writer's are kept."
+    for tmp in run_dir.glob(".*.tmp"):
+        pid = tmp.name.rsplit(".", 2)[-2]
+        try:
+            os.kill(int(pid), 0)   # the writer still runs
+        except (ValueError, ProcessLookupError):
+            tmp.unlink(missing_ok=True)
+        except PermissionError:
+            pass
 
 def _at_most(dataset, size, seed: int):
     "A seeded subset of `size` (a share or a count), or all of `dataset` when the count exceeds it."
@@ -307,6 +321,8 @@ PruningSession._report = _report
 def _step(self: PruningSession) -> StepRecord:
     "Prune the next unit, evaluate, decide, maybe fine-tune; record and checkpoint. Returns the record."
     self.setup()
+    if self.done:
+        raise RuntimeError(f"all {len(self.units)} units are pruned; call final_fine_tune() or evaluate_test()")
     before = self._checkpoint()
     try:
         return self._prune_next()
@@ -325,9 +341,6 @@ def _roll_back(self: PruningSession, ckpt: dict):
     self._restore(ckpt)
 
 def _prune_next(self: PruningSession) -> StepRecord:
-    self.setup()
-    if self.done:
-        raise RuntimeError(f"all {len(self.units)} units are pruned; call final_fine_tune() or evaluate_test()")
     cfg, timer = self.config, PhaseTimer(self.device)
     unit = self.units[self.next_unit]
     before = sum(p.numel() for p in self.model.parameters())
