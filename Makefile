@@ -38,11 +38,12 @@ check-sync: install
 	  diff <(echo "$$before") <(echo "$$after"); exit 1; fi; \
 	echo "export and notebooks in sync"
 
-# One process per notebook (two at a time): pyplot's IPython hooks break when one process runs several notebooks.
+# One process per notebook, two at a time with one thread each: pyplot's IPython hooks break when one process
+# runs several notebooks, and two 2-thread processes on 2 cores run several times slower than two 1-thread ones.
 nbtest: install
 	@nbs="$$(find nbs -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' | LC_ALL=C sort)"; \
 	test -n "$$nbs" || { echo "no notebooks under nbs/"; exit 1; }; \
-	echo "$$nbs" | xargs -P 2 -n 1 $(BIN)/nbdev-test --timing
+	echo "$$nbs" | OMP_NUM_THREADS=1 xargs -P 2 -n 1 $(BIN)/nbdev-test --timing
 
 # tests/test_browser.py drives JupyterLab with Playwright in Debian's Chromium (Playwright's own download
 # is unreachable offline): install it where we can (root, apt-get), else say that the test will be skipped.
