@@ -5,12 +5,9 @@ The whole pipelines are compared by `ice-nb bench`.
 
     python bench/freeze.py --model resnet20 --fr 0.5
 """
-import argparse
 import copy
-import time
 
-from common import dense_model  # bench/common.py, beside this script
-from ice_nb.config import load_settings
+from common import bench_parser, dense_model, timed  # bench/common.py, beside this script
 from ice_nb.freeze import apply_freeze
 from ice_nb.session import ICEConfig, PruningSession
 
@@ -19,16 +16,11 @@ def pass_seconds(session, model, frozen: bool, seed: int) -> float:
     for p in model.parameters(): p.requires_grad_(True)
     if frozen: apply_freeze(model, session.freeze_plan)
     batches = session._batches(session.finetune_set, train=True, seed=seed)
-    start = time.perf_counter()
-    session._fine_tune_pass(model, session.config.base, batches)
-    return time.perf_counter() - start
+    return timed(lambda: session._fine_tune_pass(model, session.config.base, batches), session.device)
 
 
 def main(argv=None):
-    settings = load_settings()
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="resnet20")
-    parser.add_argument("--data", default="fashion_mnist")
+    settings, parser = bench_parser(__doc__)
     parser.add_argument("--fr", type=float, default=settings.fr)
     parser.add_argument("--finetune-images", type=int, default=2560)
     parser.add_argument("--steps", type=int, default=0, help="ICE steps before measuring (0: the dense model)")

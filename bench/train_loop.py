@@ -6,18 +6,17 @@ machine's noise falls on both. Prints images/s of each and the ratio (target: >=
     python bench/train_loop.py                      # ResNet-20, 10k Fashion-MNIST images per pass
     python bench/train_loop.py --data synthetic --images 2000 --rounds 2
 """
-import argparse
 import copy
 import statistics
-import time
 
 import torch
 import torch.nn.functional as F
 
-from ice_nb.config import load_settings, resolve_device
+from common import bench_parser, timed  # bench/common.py, beside this script
+from ice_nb.config import resolve_device
 from ice_nb.data import fetch_data, load_data
 from ice_nb.models import create_model_for
-from ice_nb.train import synchronize, train_epoch, tune_cpu_malloc
+from ice_nb.train import train_epoch, tune_cpu_malloc
 
 
 def plain_loop(model, batches, optimizer):
@@ -31,19 +30,8 @@ def plain_loop(model, batches, optimizer):
         optimizer.step()
 
 
-def timed(fn, device) -> float:
-    synchronize(device)
-    start = time.perf_counter()
-    fn()
-    synchronize(device)
-    return time.perf_counter() - start
-
-
 def main(argv=None):
-    settings = load_settings()
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="resnet20")
-    parser.add_argument("--data", default="fashion_mnist")
+    settings, parser = bench_parser(__doc__)
     parser.add_argument("--images", type=int, default=10_000, help="training images per pass")
     parser.add_argument("--rounds", type=int, default=3, help="timed passes of each loop")
     parser.add_argument("--batch-size", type=int, default=settings.batch_size)

@@ -7,22 +7,17 @@ the whole training split, one pass per step, as the reference's CIFAR run does).
     python bench/tune.py --model resnet20 --trials 6 --sampler grid
     python bench/tune.py --model resnet20 --finetune-images 2560      # a shorter final run
 """
-import argparse
 import copy
 import time
 
-from common import dense_model  # bench/common.py, beside this script
-from ice_nb.config import load_settings
+from common import bench_parser, dense_model  # bench/common.py, beside this script
 from ice_nb.session import ICEConfig, PruningSession
 from ice_nb.train import seed_everything
 from ice_nb.tune import AutoTuner, ice_session_factory
 
 
 def main(argv=None):
-    settings = load_settings()
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="resnet20")
-    parser.add_argument("--data", default="fashion_mnist")
+    settings, parser = bench_parser(__doc__)
     parser.add_argument("--ratio", type=float, default=settings.ratio)
     parser.add_argument("--sampler", default="grid", choices=("grid", "tpe", "random", "nsga2"))
     parser.add_argument("--trials", type=int, default=6)
