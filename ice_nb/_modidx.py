@@ -176,7 +176,6 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                               'ice_nb.panel._refresh': ('panel.html#_refresh', 'ice_nb/panel.py'),
                               'ice_nb.panel._save': ('panel.html#_save', 'ice_nb/panel.py'),
                               'ice_nb.panel._sensitivity': ('panel.html#_sensitivity', 'ice_nb/panel.py'),
-                              'ice_nb.panel._set_up': ('panel.html#_set_up', 'ice_nb/panel.py'),
                               'ice_nb.panel._show_plot': ('panel.html#_show_plot', 'ice_nb/panel.py'),
                               'ice_nb.panel._show_sweep': ('panel.html#_show_sweep', 'ice_nb/panel.py'),
                               'ice_nb.panel._slider': ('panel.html#_slider', 'ice_nb/panel.py'),

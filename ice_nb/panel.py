@@ -199,7 +199,7 @@ def message_figure(text: str) -> Figure:
     return fig
 
 def _timeline(panel, fig):
-    if not panel.session.records and not _set_up(panel.session): return "no steps yet: press Probe, Step or Run"
+    if not panel.session.records and not panel.session.ready: return "no steps yet: press Probe, Step or Run"
     plot_timeline(panel.session, ax=fig.add_subplot())
 
 def _freezing(panel, fig):
@@ -225,10 +225,6 @@ def _time(panel, fig):
 
 def _tuning(panel, fig):
     plot_tuning(panel.tuner, ax=fig.add_subplot())
-
-def _set_up(session: PruningSession) -> bool:
-    "Whether the session has found its units and measured the dense model."
-    return session.ready
 
 PLOTS = dict(  # tab -> (title, draws into a figure; returns a message instead when there is nothing to draw yet)
     timeline=("Timeline", _timeline), freezing=("Freezing", _freezing), sensitivity=("Sensitivity", _sensitivity),
@@ -349,7 +345,7 @@ def _update_buttons(self: ICEPanel):
     b = self.buttons
     b["step"].disabled |= s.done
     b["run"].disabled |= s.done
-    b["probe"].disabled |= _set_up(s)
+    b["probe"].disabled |= s.ready
     b["pause"].description, b["pause"].icon = ("Continue", "play") if s.paused else ("Pause", "pause")
 
 ICEPanel._attach, ICEPanel._refresh, ICEPanel._update_buttons = _attach, _refresh, _update_buttons
