@@ -52,7 +52,8 @@ def test_killed_runs_resume_to_the_same_result(workdir):
     expected_records, expected_state = outcome(workdir / "whole")
     rng = random.Random(0)
     # before the first checkpoint, then inside later steps (fine-tuning, evaluation or the checkpoint write)
-    kill_points = [(0, 3.0)] + [(step, rng.uniform(0.0, 1.5)) for step in sorted(rng.sample(range(1, 9), 4))]
+    # at least two steps left after each kill point, so that a fast machine cannot finish before the kill
+    kill_points = [(0, 3.0)] + [(step, rng.uniform(0.0, 1.0)) for step in sorted(rng.sample(range(1, 8), 4))]
     for i, (step, delay) in enumerate(kill_points):
         run_dir = workdir / f"killed{i}"
         assert kill_during(step, delay, run_dir, workdir), f"the run ended before the kill after step {step}"
