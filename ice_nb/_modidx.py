@@ -330,7 +330,9 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                               'ice_nb.units._classify': ('units.html#_classify', 'ice_nb/units.py'),
                               'ice_nb.units._common_ancestor': ('units.html#_common_ancestor', 'ice_nb/units.py'),
                               'ice_nb.units._grouped': ('units.html#_grouped', 'ice_nb/units.py'),
+                              'ice_nb.units._in_containers': ('units.html#_in_containers', 'ice_nb/units.py'),
                               'ice_nb.units._parent': ('units.html#_parent', 'ice_nb/units.py'),
+                              'ice_nb.units._plain_chain': ('units.html#_plain_chain', 'ice_nb/units.py'),
                               'ice_nb.units._refuse_grouped_convs': ('units.html#_refuse_grouped_convs', 'ice_nb/units.py'),
                               'ice_nb.units._resolve': ('units.html#_resolve', 'ice_nb/units.py'),
                               'ice_nb.units.find_units': ('units.html#find_units', 'ice_nb/units.py')}}}

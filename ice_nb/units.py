@@ -32,13 +32,26 @@ def _block_of(model: nn.Module, name: str) -> str:
         name = _parent(name)
     return name
 
+def _in_containers(model: nn.Module, ancestor: str, name: str) -> bool:
+    "Every module between `ancestor` and the layer `name` is a plain container."
+    parent = _parent(name)
+    while parent != ancestor:
+        if not isinstance(model.get_submodule(parent), _CONTAINERS): return False
+        parent = _parent(parent)
+    return True
+
+def _plain_chain(model: nn.Module, ancestor: str, layers) -> bool:
+    "The layers are children of `ancestor` (a container or the model), or sit in containers nested in a container."
+    if isinstance(model.get_submodule(ancestor), _CONTAINERS):
+        return all(_in_containers(model, ancestor, n) for n in layers)
+    return ancestor == "" and all(_parent(n) == ancestor for n in layers)
+
 def _classify(model: nn.Module, group: GroupInfo) -> tuple[str, bool]:
     "(block name, internal?) of `group`."
     layers = set(group.out_layers) | set(group.in_layers)
     ancestor = _common_ancestor(layers)
-    if isinstance(model.get_submodule(ancestor), _CONTAINERS) or ancestor == "":
-        if all(_parent(n) == ancestor for n in layers):  # a plain chain: each layer is its own block
-            return group.producer, True
+    if _plain_chain(model, ancestor, layers):  # a plain chain: its block, or each layer is its own
+        return _block_of(model, ancestor) or group.producer, True
     block = _block_of(model, ancestor)
     if block:
         return block, True

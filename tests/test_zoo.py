@@ -103,6 +103,13 @@ class TinyNet(nn.Module):
         return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
 
 
+def nested_sequential(data) -> nn.Sequential:
+    "A Sequential of Sequential(conv, bn, relu) blocks, some nested one level deeper: no custom module at all."
+    def conv_bn(i, o): return nn.Sequential(nn.Conv2d(i, o, 3, padding=1), nn.BatchNorm2d(o), nn.ReLU())
+    return nn.Sequential(conv_bn(data.in_channels, 8), conv_bn(8, 16), nn.Sequential(conv_bn(16, 16), conv_bn(16, 16)),
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, data.num_classes))
+
+
 def ice_model(name: str, **kwargs):
     "A model from `create_model`, adapted to the data (small-image stem for 32 px)."
     return lambda data: create_model_for(data, name, **kwargs)
@@ -114,7 +121,11 @@ def torchvision_model(name: str, **kwargs):
 def custom(block: type):
     return lambda data: TinyNet(block, data.num_classes, data.in_channels)
 
-BY = {ice_model: "create_model", torchvision_model: "torchvision (not in create_model)", custom: "custom nn.Module"}
+def sequential(build: Callable):
+    return build
+
+BY = {ice_model: "create_model", torchvision_model: "torchvision (not in create_model)", custom: "custom nn.Module",
+      sequential: "nn.Sequential only"}
 
 @dataclass
 class ZooModel:
@@ -148,6 +159,7 @@ MODELS = [
     zoo_model("depthwise_separable", custom, DepthwiseSeparableBlock),
     zoo_model("grouped_conv", custom, GroupedBlock),
     zoo_model("shared_layer", custom, SharedBlock),
+    zoo_model("nested_sequential", sequential, nested_sequential),
 ]
 
 
