@@ -219,6 +219,17 @@ def finish_run(session, run_dir: Path) -> dict:
         atomic_write_text(json.dumps(value, indent=1, default=str), run_dir / name)
     return summary
 
+_RUN_FLAGS = ("model", "data", "epochs", "lr", "batch_size", "val_size", "seed", "ratio", "criterion", "config",
+              "finetune_images", "decision_images", "no_trigger", "no_freeze", "no_adaptive_lr")
+
+def _refuse_run_flags(args):
+    "A resumed run keeps the settings it started with: flags that would change them are an error, not ignored."
+    given = [f"--{f.replace('_', '-')}" for f in _RUN_FLAGS if getattr(args, f) not in (None, False)]
+    if args.pipeline != "ice": given.append(f"--pipeline {args.pipeline}")
+    if given:
+        raise ValueError(f"--resume continues {args.resume} with the settings it started with; drop {', '.join(given)} "
+                         "(or start a new run with --out)")
+
 def prune(settings, args) -> dict:
     "The `prune` command: a new run into --out, or --resume of a saved one."
     from tqdm.auto import tqdm
@@ -226,6 +237,7 @@ def prune(settings, args) -> dict:
     if (args.out is None) == (args.resume is None):
         raise ValueError("give either --out RUN_DIR (a new run) or --resume RUN_DIR (continue a saved one)")
     if args.resume is not None:
+        _refuse_run_flags(args)
         from ice_nb.checkpoint import safe_load
         saved = safe_load(args.resume / "checkpoint.pt", "checkpoint")
         session = PruningSession.resume(args.resume, _load_data(settings, saved["data"]["name"]), device=settings.device)
