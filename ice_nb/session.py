@@ -365,7 +365,7 @@ def _prune_next(self: PruningSession) -> StepRecord:
         lr = pruning_aware_lr(x, cfg.base, cfg.p, cfg.beta, cfg.delta) if cfg.use_adaptive_lr else cfg.base
         acc_ft, batches, aborted = self._fine_tune_step(lr, timer)
     record = StepRecord(self.next_unit, unit.name, result.channels_before, result.channels_after, before, params,
-                        macs_before, macs, acc, acc_ft, fires, drop, lr, x, frozen_fraction(self.model), batches, aborted,
+                        macs_before, macs, acc, acc_ft, acc_ft is not None, drop, lr, x, frozen_fraction(self.model), batches, aborted,
                         dict(prune=result.prune_seconds, score=result.score_seconds, **timer.seconds))
     self.records.append(record)
     self.next_unit += 1
@@ -373,7 +373,7 @@ def _prune_next(self: PruningSession) -> StepRecord:
     return record
 
 def _fine_tune_step(self: PruningSession, lr: float, timer: PhaseTimer):
-    "Fine-tune after a prune (one pass, or until recovered); returns (accuracy after, batches, aborted)."
+    "Fine-tune after a prune (one pass, or until recovered); returns (accuracy after or None, batches, aborted)."
     cfg = self.config
     check = None
     if cfg.budget == "until_recovered":
@@ -387,6 +387,8 @@ def _fine_tune_step(self: PruningSession, lr: float, timer: PhaseTimer):
     with timer("finetune"):
         r = self._fine_tune_pass(self.model, lr, self.finetune_batches, should_stop=stop, on_batch=on_batch)
     aborted = self._abort.is_set()
+    if r.batches == 0:   # aborted before the first batch: nothing was fine-tuned
+        return None, 0, aborted
     if check is not None and check.recovered:
         acc = check.last_accuracy
     else:
