@@ -176,6 +176,7 @@ class PruningSession:
         self.trigger = FineTuneTrigger(self.config.thre, self.config.reference)
         self._paused, self._abort = threading.Event(), threading.Event()
         self._ready = False
+        self._unfinished_rollback: dict | None = None   # a rollback cut short by a second failure
         self.progress = Progress()
         self.listeners: list = []   # callables(session), told of every phase change and fine-tuning batch
 
@@ -200,6 +201,7 @@ class _Dense:
 
 def _setup(self: PruningSession):
     "Find the units, build the loaders, measure the dense model, and run the freezing probe."
+    if self._unfinished_rollback is not None: return self._roll_back(self._unfinished_rollback)
     if self._ready: return
     cfg, data = self.config, self.data
     self._report("setup", started=time.perf_counter())
@@ -335,10 +337,15 @@ def _step(self: PruningSession) -> StepRecord:
 
 def _roll_back(self: PruningSession, ckpt: dict):
     "Return to the state in `ckpt` (taken in memory before the step): rebuild from the dense model, replay, load."
-    self.model = copy.deepcopy(self.dense_model).train()
-    for p in self.model.parameters(): p.requires_grad_(True)
-    self._ready = False
-    self._restore(ckpt)
+    self._unfinished_rollback = None
+    try:
+        self.model = copy.deepcopy(self.dense_model).train()
+        for p in self.model.parameters(): p.requires_grad_(True)
+        self._ready = False
+        self._restore(ckpt)
+    except BaseException:   # a second Ctrl-C: the next setup() (every entry point calls it) finishes the rollback
+        self._unfinished_rollback = ckpt
+        raise
 
 def _prune_next(self: PruningSession) -> StepRecord:
     cfg, timer = self.config, PhaseTimer(self.device)
@@ -475,6 +482,7 @@ def _checkpoint(self: PruningSession) -> dict:
 
 def _save_checkpoint(self: PruningSession, path: str | Path | None = None) -> Path:
     "Write the session's state (atomically) to `path`, by default `run_dir/checkpoint.pt`."
+    self.setup()   # never save a half-rolled-back state
     if path is None:
         if self.run_dir is None: raise ValueError("this session has no run_dir: pass a path")
         path = self.run_dir / "checkpoint.pt"
