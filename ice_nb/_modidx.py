@@ -272,6 +272,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                               'ice_nb.train.dense_file': ('train.html#dense_file', 'ice_nb/train.py'),
                               'ice_nb.train.distillation_loss': ('train.html#distillation_loss', 'ice_nb/train.py'),
                               'ice_nb.train.evaluate': ('train.html#evaluate', 'ice_nb/train.py'),
+                              'ice_nb.train.io_layers': ('train.html#io_layers', 'ice_nb/train.py'),
                               'ice_nb.train.model_device': ('train.html#model_device', 'ice_nb/train.py'),
                               'ice_nb.train.pretrain': ('train.html#pretrain', 'ice_nb/train.py'),
                               'ice_nb.train.seed_everything': ('train.html#seed_everything', 'ice_nb/train.py'),
