@@ -5,14 +5,20 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 SOURCES = find ice_nb nbs -type f -not -path '*/__pycache__/*' -not -path '*/.ipynb_checkpoints/*' | LC_ALL=C sort | xargs sha1sum
 
-.PHONY: install data demo test check-sync nbtest browser pytest bench clean
+.PHONY: install install-dev data demo test check-sync nbtest browser pytest bench clean
 
+# The package (what `make demo` needs), then the dev tools that `make test` adds (nbdev, pytest, JupyterLab, Playwright).
 $(BIN)/.ice_nb-installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q -e .
+	touch $@
+
+$(BIN)/.ice_nb-dev-installed: $(BIN)/.ice_nb-installed
 	$(BIN)/python -m pip install -q -e ".[dev]"
 	touch $@
 
 install: $(BIN)/.ice_nb-installed
+install-dev: $(BIN)/.ice_nb-dev-installed
 
 # Fashion-MNIST: a local copy, Debian's dataset-fashion-mnist, or torchvision's download;
 # offline without Debian's package installed, install it (root, apt-get) and try again.
@@ -29,7 +35,7 @@ demo:
 	$(BIN)/ice-nb demo
 
 # nbs/ is the source: exporting and cleaning the notebooks must change nothing.
-check-sync: install
+check-sync: install-dev
 	@before="$$($(SOURCES))"; \
 	$(BIN)/nbdev-export && $(BIN)/nbdev-clean || exit 1; \
 	after="$$($(SOURCES))"; \
@@ -40,7 +46,7 @@ check-sync: install
 
 # One process per notebook, two at a time with one thread each: pyplot's IPython hooks break when one process
 # runs several notebooks, and two 2-thread processes on 2 cores run several times slower than two 1-thread ones.
-nbtest: install
+nbtest: install-dev
 	@nbs="$$(find nbs -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' | LC_ALL=C sort)"; \
 	test -n "$$nbs" || { echo "no notebooks under nbs/"; exit 1; }; \
 	echo "$$nbs" | OMP_NUM_THREADS=1 xargs -P 2 -n 1 $(BIN)/nbdev-test --timing
@@ -54,7 +60,7 @@ browser:
 	      echo "could not install Chromium with apt-get: the browser test will be skipped"; \
 	  else echo "no Chromium and no root apt-get to install it: the browser test will be skipped"; fi; }
 
-pytest: install
+pytest: install-dev
 	$(BIN)/python -m pytest tests/ -q -rs
 
 test: check-sync data nbtest browser pytest

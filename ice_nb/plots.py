@@ -157,7 +157,7 @@ def plot_timeline(
     s, records = session.summary(), session.records
     steps = [r.step + 1 for r in records]
     if s["units"] is not None:
-        _trigger_band(ax, session, s["units"])
+        if session.config.use_trigger: _trigger_band(ax, session, s["units"])
         ax.axhline(s["dense_accuracy"], color="k", lw=0.8, ls=":", label="dense")
         ax.set_xlim(0.5, s["units"] + 0.5)
     ax.plot(steps, [r.acc_pruned for r in records], "o-", color="C3", ms=3, label="after pruning")
