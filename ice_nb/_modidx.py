@@ -265,6 +265,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                               'ice_nb.train.PhaseTimer.total': ('train.html#phasetimer.total', 'ice_nb/train.py'),
                               'ice_nb.train._autocast': ('train.html#_autocast', 'ice_nb/train.py'),
                               'ice_nb.train._channels_last': ('train.html#_channels_last', 'ice_nb/train.py'),
+                              'ice_nb.train._sync_directory': ('train.html#_sync_directory', 'ice_nb/train.py'),
                               'ice_nb.train.atomic_save': ('train.html#atomic_save', 'ice_nb/train.py'),
                               'ice_nb.train.atomic_write': ('train.html#atomic_write', 'ice_nb/train.py'),
                               'ice_nb.train.atomic_write_text': ('train.html#atomic_write_text', 'ice_nb/train.py'),

@@ -244,6 +244,12 @@ def warmup_cosine(optimizer, total_steps: int, warmup_steps: int = 100):
         return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))))
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
+def _sync_directory(folder: Path):
+    if os.name != "posix": return
+    fd = os.open(folder, os.O_RDONLY)
+    try: os.fsync(fd)
+    finally: os.close(fd)
+
 def atomic_write(path: str | Path, write) -> Path:
     "Write through `write(tmp_path)` to a temporary file beside `path`, then rename: a crash never leaves a partial `path`."
     path = Path(path)
@@ -253,6 +259,7 @@ def atomic_write(path: str | Path, write) -> Path:
         write(tmp)
         with open(tmp, "rb") as f: os.fsync(f.fileno())
         os.replace(tmp, path)
+        _sync_directory(path.parent)   # the rename itself survives a power cut
     finally:
         if tmp.exists(): tmp.unlink()
     return path
