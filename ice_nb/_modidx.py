@@ -28,6 +28,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                             'ice_nb.cli._pretrain': ('cli.html#_pretrain', 'ice_nb/cli.py'),
                             'ice_nb.cli._pruning_args': ('cli.html#_pruning_args', 'ice_nb/cli.py'),
                             'ice_nb.cli._refuse_run_flags': ('cli.html#_refuse_run_flags', 'ice_nb/cli.py'),
+                            'ice_nb.cli._run_data': ('cli.html#_run_data', 'ice_nb/cli.py'),
                             'ice_nb.cli._step_line': ('cli.html#_step_line', 'ice_nb/cli.py'),
                             'ice_nb.cli.bench': ('cli.html#bench', 'ice_nb/cli.py'),
                             'ice_nb.cli.build_parser': ('cli.html#build_parser', 'ice_nb/cli.py'),

@@ -35,8 +35,8 @@ def _dense_args(parser: argparse.ArgumentParser):
 def _pruning_args(parser: argparse.ArgumentParser):
     parser.add_argument("--ratio", type=float, help="fraction of each unit's channels removed [settings: ratio]")
     parser.add_argument("--criterion", help="l1 | random | entropy | mean_activation | taylor | ... [settings: criterion]")
-    parser.add_argument("--pipeline", choices=("ice", "baseline"), default="ice",
-                        help="ice: the three ICE switches on; baseline: fine-tune every step at a fixed LR")
+    parser.add_argument("--pipeline", choices=("ice", "baseline"),
+                        help="ice (default): the three ICE switches on; baseline: fine-tune every step at a fixed LR")
     parser.add_argument("--no-trigger", action="store_true", help="fine-tune after every step")
     parser.add_argument("--no-freeze", action="store_true", help="freeze nothing while fine-tuning")
     parser.add_argument("--no-adaptive-lr", action="store_true", help="fixed LR `base` instead of the pruning-aware LR")
@@ -151,6 +151,15 @@ def _load_data(settings, name: str | None = None):
         fetch_data(name, settings.data_root)
     return load_data(name, settings.data_root, val_size=settings.val_size, seed=settings.seed)
 
+def _run_data(settings, run_dir: Path):
+    "The data of the run saved in `run_dir`, split as when it started (its data.json), from this machine's data_root."
+    from dataclasses import replace
+    from ice_nb.checkpoint import safe_load
+    if (run_dir / "data.json").exists():
+        saved = json.loads((run_dir / "data.json").read_text())
+        return _load_data(replace(settings, val_size=saved["val_size"], seed=saved["seed"]), saved["name"])
+    return _load_data(settings, safe_load(run_dir / "checkpoint.pt", "checkpoint")["data"]["name"])  # a run without one
+
 def _check_model(settings):
     from ice_nb.models import model_names
     if settings.demo_model not in model_names():
@@ -224,8 +233,8 @@ _RUN_FLAGS = ("model", "data", "epochs", "lr", "batch_size", "val_size", "seed",
 
 def _refuse_run_flags(args):
     "A resumed run keeps the settings it started with: flags that would change them are an error, not ignored."
-    given = [f"--{f.replace('_', '-')}" for f in _RUN_FLAGS if getattr(args, f) not in (None, False)]
-    if args.pipeline != "ice": given.append(f"--pipeline {args.pipeline}")
+    given = [f"--{f.replace('_', '-')}" for f in _RUN_FLAGS if getattr(args, f) is not None and getattr(args, f) is not False]
+    if args.pipeline is not None: given.append(f"--pipeline {args.pipeline}")
     if given:
         raise ValueError(f"--resume continues {args.resume} with the settings it started with; drop {', '.join(given)} "
                          "(or start a new run with --out)")
@@ -234,13 +243,12 @@ def prune(settings, args) -> dict:
     "The `prune` command: a new run into --out, or --resume of a saved one."
     from tqdm.auto import tqdm
     from ice_nb.session import PruningSession
+    from ice_nb.train import atomic_write_text
     if (args.out is None) == (args.resume is None):
         raise ValueError("give either --out RUN_DIR (a new run) or --resume RUN_DIR (continue a saved one)")
     if args.resume is not None:
         _refuse_run_flags(args)
-        from ice_nb.checkpoint import safe_load
-        saved = safe_load(args.resume / "checkpoint.pt", "checkpoint")
-        session = PruningSession.resume(args.resume, _load_data(settings, saved["data"]["name"]), device=settings.device)
+        session = PruningSession.resume(args.resume, _run_data(settings, args.resume), device=settings.device)
         run_dir = args.resume
         print(f"resuming {run_dir}: {session.next_unit}/{len(session.units)} units done")
     else:
@@ -248,6 +256,7 @@ def prune(settings, args) -> dict:
         if (run_dir / "checkpoint.pt").exists():
             raise FileExistsError(f"{run_dir} already holds a run: continue it with --resume {run_dir}, or choose another --out")
         data = _load_data(settings)
+        atomic_write_text(json.dumps(dict(name=data.name, val_size=settings.val_size, seed=settings.seed)), run_dir / "data.json")
         dense, _ = _dense(settings, data)
         session = PruningSession(dense, data, settings.ratio, settings.criterion, pruning_config(settings, args),
                                  device=settings.device, run_dir=run_dir)
@@ -308,11 +317,9 @@ def bench(settings, preset_name: str = "quick", out: Path | None = None, pipelin
 def report(settings, run_dir: Path) -> Path:
     "Plots (PNG) and report.md for the run saved in `run_dir`; returns the markdown file."
     from ice_nb import plots
-    from ice_nb.checkpoint import safe_load
     from ice_nb.session import PruningSession
     from ice_nb.train import atomic_write_text
-    saved = safe_load(run_dir / "checkpoint.pt", "checkpoint")
-    session = PruningSession.resume(run_dir, _load_data(settings, saved["data"]["name"]), device=settings.device)
+    session = PruningSession.resume(run_dir, _run_data(settings, run_dir), device=settings.device)
     figures = dict(timeline=plots.plot_timeline(session), time=plots.plot_time_breakdown(session),
                    lr=plots.plot_lr(session.config, session.records[-1].x if session.records else None))
     if session.freeze_plan is not None: figures["freezing"] = plots.plot_freezing(session.freeze_plan)
@@ -320,8 +327,8 @@ def report(settings, run_dir: Path) -> Path:
         figure.savefig(run_dir / f"{name}.png", dpi=110, bbox_inches="tight")
     summary = session.summary()
     lines = [f"# Pruning run `{run_dir}`", "",
-             f"{saved['model_spec']['name'] if saved['model_spec'] else 'model'} on {session.data.name}, ratio {session.ratio}, "
-             f"criterion {saved['criterion']}: {summary['steps']}/{summary['units']} units pruned, "
+             f"{(session.model_spec or {}).get('name') or 'model'} on {session.data.name}, ratio {session.ratio}, "
+             f"criterion {session.criterion if isinstance(session.criterion, str) else 'custom'}: {summary['steps']}/{summary['units']} units pruned, "
              f"{summary['fine_tuned']} fine-tuned; params kept {summary['params_kept']:.3f}, MACs kept {summary['macs_kept']:.3f}; "
              f"{summary['total_seconds']:.1f} s.", "",
              "| step | unit | channels | val after prune | fine-tuned | val after | lr | seconds |",

@@ -140,10 +140,11 @@ class ImageData:
             if isinstance(ds, TensorImages) and not 0 <= int(ds.labels.min()) <= int(ds.labels.max()) < self.num_classes:
                 raise DataError(f"{self.name} {split} labels span {int(ds.labels.min())}..{int(ds.labels.max())}, outside 0..{self.num_classes - 1}")
 
-    def subset(self, train: int | float = 1.0, val: int | float = 1.0, seed: int = 0, test: int | float = 1.0) -> "ImageData":
-        "The same data with seeded subsets of its splits (e.g. the tuner's 2 % of train and val, a quick test estimate)."
+    def subset(self, train: int | float = 1.0, val: int | float = 1.0, seed: int = 0,
+               test: int | float | None = None) -> "ImageData":
+        "The same data with seeded subsets of its splits (e.g. the tuner's 2 % of train and val; test: None keeps it whole)."
         return replace(self, train=subset(self.train, train, seed), val=subset(self.val, val, seed + 1),
-                       test=subset(self.test, test, seed + 2))
+                       test=self.test if test is None else subset(self.test, test, seed + 2))
 
     def loader(self, split: str, batch_size: int = 128, device="cpu", shuffle: bool | None = None,
                augment: bool | None = None, seed: int = 0, drop_last: bool = False) -> "Batches":

@@ -343,7 +343,7 @@ def _roll_back(self: PruningSession, ckpt: dict):
         for p in self.model.parameters(): p.requires_grad_(True)
         self._ready = False
         self._restore(ckpt)
-    except BaseException:   # a second Ctrl-C: the next setup() (every entry point calls it) finishes the rollback
+    except BaseException:   # a second Ctrl-C: the next setup() (step, run, save_checkpoint, ...) finishes the rollback
         self._unfinished_rollback = ckpt
         raise
 
@@ -431,6 +431,7 @@ def _run(self: PruningSession, progress: bool = False, on_step=None) -> list[Ste
 
 def _final_fine_tune(self: PruningSession, epochs: int | None = None, lr: float | None = None) -> list[float]:
     "Fine-tune the pruned model `epochs` passes with every layer trainable; returns the accuracy after each."
+    self.setup()
     epochs = self.config.final_epochs if epochs is None else epochs
     for p in self.model.parameters(): p.requires_grad_(True)
     accs = []

@@ -245,10 +245,13 @@ def warmup_cosine(optimizer, total_steps: int, warmup_steps: int = 100):
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 def _sync_directory(folder: Path):
-    if os.name != "posix": return
-    fd = os.open(folder, os.O_RDONLY)
-    try: os.fsync(fd)
-    finally: os.close(fd)
+    "Best effort: some file systems (network mounts, Windows) cannot sync a directory; the file itself is synced."
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+        try: os.fsync(fd)
+        finally: os.close(fd)
+    except OSError:
+        pass
 
 def atomic_write(path: str | Path, write) -> Path:
     "Write through `write(tmp_path)` to a temporary file beside `path`, then rename: a crash never leaves a partial `path`."

@@ -35,7 +35,7 @@ def _block_of(model: nn.Module, name: str) -> str:
 def _in_containers(model: nn.Module, ancestor: str, name: str) -> bool:
     "Every module between `ancestor` and the layer `name` is a plain container."
     parent = _parent(name)
-    while parent != ancestor:
+    while parent != ancestor and parent:
         if not isinstance(model.get_submodule(parent), _CONTAINERS): return False
         parent = _parent(parent)
     return True
