@@ -108,6 +108,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                  'ice_nb.depgraph.remove_channels': ('depgraph.html#remove_channels', 'ice_nb/depgraph.py'),
                                  'ice_nb.depgraph.replay_history': ('depgraph.html#replay_history', 'ice_nb/depgraph.py'),
                                  'ice_nb.depgraph.tp_importance': ('depgraph.html#tp_importance', 'ice_nb/depgraph.py'),
+                                 'ice_nb.depgraph.untraced_layers': ('depgraph.html#untraced_layers', 'ice_nb/depgraph.py'),
                                  'ice_nb.depgraph.unwrap': ('depgraph.html#unwrap', 'ice_nb/depgraph.py')},
             'ice_nb.freeze': { 'ice_nb.freeze.FreezePlan': ('freeze.html#freezeplan', 'ice_nb/freeze.py'),
                                'ice_nb.freeze.FreezePlan.threshold': ('freeze.html#freezeplan.threshold', 'ice_nb/freeze.py'),
@@ -338,5 +339,6 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                               'ice_nb.units._parent': ('units.html#_parent', 'ice_nb/units.py'),
                               'ice_nb.units._plain_chain': ('units.html#_plain_chain', 'ice_nb/units.py'),
                               'ice_nb.units._refuse_grouped_convs': ('units.html#_refuse_grouped_convs', 'ice_nb/units.py'),
+                              'ice_nb.units._refuse_untraced': ('units.html#_refuse_untraced', 'ice_nb/units.py'),
                               'ice_nb.units._resolve': ('units.html#_resolve', 'ice_nb/units.py'),
                               'ice_nb.units.find_units': ('units.html#find_units', 'ice_nb/units.py')}}}

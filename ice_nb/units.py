@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn as nn
 
-from .depgraph import GroupInfo, UnsupportedModelError, build_graph, channel_groups, unwrap
+from .depgraph import GroupInfo, UnsupportedModelError, build_graph, channel_groups, untraced_layers, unwrap
 
 # %% ../nbs/10_units.ipynb #037945b8
 _CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
@@ -123,6 +123,15 @@ def _refuse_grouped_convs(model: nn.Module, infos):
         error.ignored = names
         raise error
 
+def _refuse_untraced(graph):
+    "Stop if a layer did not run in the trace: pruning would shrink its input without it, a model broken on that path."
+    missed = untraced_layers(graph)
+    if missed:
+        raise UnsupportedModelError(
+            f"{', '.join(missed[:4])}{' ...' if len(missed) > 4 else ''} never ran on the example input (a branch that depends on "
+            "the data, or an unused layer), so pruning could not shrink it with the layers it reads: delete unused layers, "
+            "pass an example input that runs every branch, or leave the layers that feed it alone with ignored=[...]")
+
 def find_units(
     model: nn.Module,
     example_input: torch.Tensor,     # one input batch on the model's device, e.g. torch.randn(1, 3, 32, 32)
@@ -140,6 +149,7 @@ def find_units(
         raise UnsupportedModelError(f"{type(model).__name__} has no Conv2d layer: ice_nb prunes convolutional networks")
     left_alone = _resolve(model, ignored) + linears[-1:] + (convs[:1] if ignore_stem else [])
     graph = build_graph(model, example_input)
+    _refuse_untraced(graph)
     by_block = {}
     infos = channel_groups(graph, ignored=left_alone)
     _refuse_grouped_convs(model, infos)

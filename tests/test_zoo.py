@@ -90,6 +90,15 @@ class SharedBlock(nn.Module):
         x = F.relu(self.bn2(self.shared(x)))
         return F.relu(self.bn3(self.post(x)))
 
+class DataDependentBlock(nn.Module):
+    "Two convs, only one of which runs, chosen by the data: the trace sees one path, pruning would break the other."
+    def __init__(self, c: int):
+        super().__init__()
+        self.small, self.large = nn.Conv2d(c, c, 3, padding=1), nn.Conv2d(c, c, 3, padding=1)
+
+    def forward(self, x):
+        return F.relu(self.small(x) if x.abs().mean() < 100 else self.large(x))
+
 class TinyNet(nn.Module):
     "Stem conv, two blocks of one kind, global pooling, classifier."
     def __init__(self, block: type, num_classes: int = 10, in_channels: int = 3, c: int = 8):
@@ -160,6 +169,7 @@ MODELS = [
     zoo_model("grouped_conv", custom, GroupedBlock),
     zoo_model("shared_layer", custom, SharedBlock),
     zoo_model("nested_sequential", sequential, nested_sequential),
+    zoo_model("data_dependent_branch", custom, DataDependentBlock),
 ]
 
 
