@@ -123,14 +123,16 @@ def _refuse_grouped_convs(model: nn.Module, infos):
         error.ignored = names
         raise error
 
-def _refuse_untraced(graph):
-    "Stop if a layer did not run in the trace: pruning would shrink its input without it, a model broken on that path."
-    missed = untraced_layers(graph)
+def _refuse_untraced(graph, left_alone: list[nn.Module]):
+    "Stop if a layer did not run in the trace (and is not in `ignored`): pruning would shrink its input without it."
+    modules = dict(graph.model.named_modules())
+    missed = [n for n in untraced_layers(graph) if modules[n] not in left_alone]
     if missed:
         raise UnsupportedModelError(
-            f"{', '.join(missed[:4])}{' ...' if len(missed) > 4 else ''} never ran on the example input (a branch that depends on "
-            "the data, or an unused layer), so pruning could not shrink it with the layers it reads: delete unused layers, "
-            "pass an example input that runs every branch, or leave the layers that feed it alone with ignored=[...]")
+            f"{', '.join(missed[:4])}{' ...' if len(missed) > 4 else ''} never ran on the example input (a branch that "
+            "depends on the data, or an unused layer), so pruning would shrink what it reads without it: delete unused "
+            "layers, make every branch run (gate it arithmetically), or put it and the layers whose output it reads in "
+            f"ignored={missed[:4]} + [...]")
 
 def find_units(
     model: nn.Module,
@@ -149,7 +151,7 @@ def find_units(
         raise UnsupportedModelError(f"{type(model).__name__} has no Conv2d layer: ice_nb prunes convolutional networks")
     left_alone = _resolve(model, ignored) + linears[-1:] + (convs[:1] if ignore_stem else [])
     graph = build_graph(model, example_input)
-    _refuse_untraced(graph)
+    _refuse_untraced(graph, left_alone)
     by_block = {}
     infos = channel_groups(graph, ignored=left_alone)
     _refuse_grouped_convs(model, infos)
