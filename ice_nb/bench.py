@@ -142,9 +142,9 @@ def bench_markdown(results: dict, preset: BenchPreset, title: str = "") -> str:
              f"{preset.finetune_images} images per fine-tune, decisions on {preset.decision_images} validation images", "",
              "| pipeline | seconds | speed-up | fine-tuned | test acc. | gap (pp) | MACs kept | params kept | latency speed-up | time / floor |",
              "|---|---|---|---|---|---|---|---|---|---|"]
+    shown = lambda value, form: "-" if value is None else format(value, form)
     for name, r in results.items():
         q = rs[name]
-        shown = lambda value, form: "-" if value is None else format(value, form)
         lines.append(f"| {name} | {r.seconds:.1f} | {shown(q['speedup'], '.2f')}x | {r.fine_tuned}/{r.steps} | {r.test_accuracy:.2f} % | "
                      f"{shown(q['gap'], '+.2f')} | {r.macs_kept:.3f} | {r.params_kept:.3f} | {r.latency_speedup:.2f}x | "
                      f"{shown(q['over_floor'], '.1f')} |")

@@ -7,7 +7,6 @@ __all__ = ['check_ratio', 'ICEConfig', 'StepRecord', 'PruningSession', 'Progress
 
 # %% ../nbs/16_session.ipynb #77fc0b4f
 import copy
-import os
 import threading
 import time
 import warnings
@@ -25,7 +24,7 @@ from .depgraph import count_macs_and_params, pruning_history, unwrap
 from .freeze import FreezePlan, FreezePlanner, apply_freeze, frozen_fraction
 from .lr import counted_conv_weights, pruning_aware_lr, remaining_fraction
 from .models import create_model_for
-from .train import PhaseTimer, atomic_save, check_batch, dense_file, evaluate, seed_everything, train_epoch
+from .train import PhaseTimer, atomic_save, check_batch, dense_file, evaluate, remove_stale_writes, seed_everything, train_epoch
 from .trigger import BUDGETS, FineTuneTrigger, RecoveryCheck
 from .units import find_units
 
@@ -81,13 +80,13 @@ class ICEConfig:
         checks = [("thre", self.thre >= 0), ("fr", 0 <= self.fr < 1), ("base", self.base > 0),
                   ("delta", 0 <= self.delta < self.base), ("p", 0 <= self.p < 0.5), ("beta", self.beta > 0),
                   ("probe_lr", self.probe_lr > 0), ("check_every", self.check_every >= 1),
-                  ("batch_size", self.batch_size >= 1), ("final_epochs", self.final_epochs >= 0),
+                  ("final_epochs", self.final_epochs >= 0),
                   ("criterion_batches", self.criterion_batches >= 1), ("reference", self.reference in ("dense", "last")),
                   ("budget", self.budget in BUDGETS), ("granularity", self.granularity in ("internal", "group")),
                   ("lr_rule", self.lr_rule in ("reference", "all")), ("freeze_score", self.freeze_score in ("reference", "relative")),
                   ("finetune_images", _count_or_share(self.finetune_images)), ("decision_images", _count_or_share(self.decision_images)),
                   ("probe_images", _count_or_share(self.probe_images)),
-                  ("batch_size", isinstance(self.batch_size, int) and not isinstance(self.batch_size, bool))]
+                  ("batch_size", isinstance(self.batch_size, int) and not isinstance(self.batch_size, bool) and self.batch_size >= 1)]
         for name, ok in checks:
             if not ok:
                 raise ValueError(f"ICEConfig.{name} = {getattr(self, name)!r} is out of range; see the field's comment in ICEConfig")
@@ -205,7 +204,7 @@ def _setup(self: PruningSession):
     if self._ready: return
     cfg, data = self.config, self.data
     self._report("setup", started=time.perf_counter())
-    if self.run_dir is not None: _remove_stale_writes(self.run_dir)
+    if self.run_dir is not None: remove_stale_writes(self.run_dir)
     timer = PhaseTimer(self.device)
     self.example_input = torch.zeros(1, data.in_channels, data.image_size, data.image_size, device=self.device)
     check_batch(self.model, self.example_input)   # the data's channels fit the model, before any tracing
@@ -238,17 +237,6 @@ def _setup(self: PruningSession):
     if self.run_dir is not None and not (self.run_dir / "dense.pt").exists():
         spec = self.model_spec or dict(name=None, kwargs={})
         atomic_save(dense_file(self.dense_model, spec["name"], spec["kwargs"], {}), self.run_dir / "dense.pt")
-
-def _remove_stale_writes(run_dir: Path):
-    "Delete the half-written files (`.NAME.PID.tmp`) that a killed run left; a live writer's are kept."
-    for tmp in run_dir.glob(".*.tmp"):
-        pid = tmp.name.rsplit(".", 2)[-2]
-        try:
-            os.kill(int(pid), 0)   # the writer still runs
-        except (ValueError, ProcessLookupError):
-            tmp.unlink(missing_ok=True)
-        except PermissionError:
-            pass
 
 def _at_most(dataset, size, seed: int):
     "A seeded subset of `size` (a share or a count), or all of `dataset` when the count exceeds it."

@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['tune_cpu_malloc', 'seed_everything', 'synchronize', 'PhaseTimer', 'NonFiniteLossError', 'model_device', 'io_layers',
            'check_batch', 'EvalResult', 'evaluate', 'EpochResult', 'distillation_loss', 'train_epoch', 'warmup_cosine',
-           'atomic_write', 'atomic_save', 'atomic_write_text', 'dense_file', 'pretrain']
+           'atomic_write', 'remove_stale_writes', 'atomic_save', 'atomic_write_text', 'dense_file', 'pretrain']
 
 # %% ../nbs/03_train.ipynb #f226ccad
 import ctypes
@@ -266,6 +266,17 @@ def atomic_write(path: str | Path, write) -> Path:
     finally:
         if tmp.exists(): tmp.unlink()
     return path
+
+def remove_stale_writes(folder: Path):
+    "Delete the half-written files (`.NAME.PID.tmp`) that a killed `atomic_write` left in `folder`; a live writer's are kept."
+    for tmp in Path(folder).glob(".*.tmp"):
+        pid = tmp.name.rsplit(".", 2)[-2]
+        try:
+            os.kill(int(pid), 0)   # the writer still runs
+        except (ValueError, ProcessLookupError):
+            tmp.unlink(missing_ok=True)
+        except PermissionError:
+            pass
 
 def atomic_save(obj, path: str | Path) -> Path:
     "`torch.save(obj)` to `path`, atomically."

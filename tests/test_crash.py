@@ -108,7 +108,7 @@ while True:   # rewrite the checkpoint as fast as possible, each time with the n
 def test_a_kill_during_a_checkpoint_write_keeps_a_whole_checkpoint(tmp_path):
     "SIGKILL at random moments of a stream of 4 MB atomic writes: the file on disk is always a whole, loadable one."
     from ice_nb.checkpoint import safe_load
-    from ice_nb.session import _remove_stale_writes
+    from ice_nb.train import remove_stale_writes
     path, rng, torn = tmp_path / "checkpoint.pt", random.Random(1), 0
     for _ in range(6):
         writer = subprocess.Popen([sys.executable, "-c", WRITER, str(path)], stdout=subprocess.PIPE, text=True)
@@ -120,6 +120,6 @@ def test_a_kill_during_a_checkpoint_write_keeps_a_whole_checkpoint(tmp_path):
         saved = safe_load(path, "checkpoint")
         assert saved["step"] >= written and torch.equal(saved["weights"], torch.full((1_000_000,), float(saved["step"])))
         torn += bool(list(tmp_path.glob(".*.tmp")))   # killed inside a write (about 7 kills in 10 are)
-        _remove_stale_writes(tmp_path)   # what the next run's set-up does
+        remove_stale_writes(tmp_path)   # what the next run's set-up does
         assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.pt"]
     assert torn, "no kill landed inside a write: the test did not test what it says"
