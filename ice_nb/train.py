@@ -99,11 +99,12 @@ def check_batch(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None
 # %% ../nbs/03_train.ipynb #a541aca1
 @dataclass
 class EvalResult:
-    "Accuracy (%) and mean cross-entropy over `images` images, and the seconds it took."
+    "Accuracy (%) and mean cross-entropy over `images` images, the seconds it took, and which images were right."
     accuracy: float
     loss: float
     images: int
     seconds: float
+    correct: torch.Tensor | None = None   # bool per image, in batch order (on the CPU)
 
 def _autocast(device: torch.device, amp: bool):
     return torch.autocast(device.type, dtype=torch.float16) if amp and device.type == "cuda" else nullcontext()
@@ -117,13 +118,14 @@ def evaluate(
     amp: bool | None = None,           # mixed precision; default: on for CUDA
     max_batches: int | None = None,    # stop after this many batches (a quick estimate)
     progress: bool = False,
+    on_batch: Callable[[torch.Tensor], bool] | None = None,  # gets each batch's per-image correctness; True stops here
 ) -> EvalResult:
     "Top-1 accuracy (%) and mean loss of `model` on `batches`."
     device = model_device(model)
     amp = device.type == "cuda" if amp is None else amp
     was_training = model.training
     model.eval().to(memory_format=torch.channels_last)
-    correct, loss_sum, n = 0, 0.0, 0
+    rights, loss_sum = [], 0.0
     timer, layers = PhaseTimer(device), io_layers(model)
     try:
         with timer("eval"), torch.no_grad():
@@ -134,13 +136,14 @@ def evaluate(
                 with _autocast(device, amp):
                     out = model(_channels_last(x))
                 loss_sum += float(F.cross_entropy(out.float(), y, reduction="sum"))
-                correct += int((out.argmax(1) == y).sum())
-                n += len(y)
+                rights.append((out.argmax(1) == y).cpu())
+                if on_batch is not None and on_batch(rights[-1]): break
     finally:
         model.train(was_training)
-    if n == 0:
+    if not rights:
         raise ValueError("evaluate got no batches: the loader is empty (or max_batches is 0)")
-    return EvalResult(100.0 * correct / n, loss_sum / n, n, timer.seconds["eval"])
+    correct = torch.cat(rights)
+    return EvalResult(100.0 * int(correct.sum()) / len(correct), loss_sum / len(correct), len(correct), timer.seconds["eval"], correct)
 
 # %% ../nbs/03_train.ipynb #808f7f08
 @dataclass
