@@ -35,8 +35,9 @@ def _dense_args(parser: argparse.ArgumentParser):
 def _pruning_args(parser: argparse.ArgumentParser):
     parser.add_argument("--ratio", type=float, help="fraction of each unit's channels removed [settings: ratio]")
     parser.add_argument("--criterion", help="l1 | random | entropy | mean_activation | taylor | ... [settings: criterion]")
-    parser.add_argument("--pipeline", choices=("ice", "baseline"),
-                        help="ice (default): the three ICE switches on; baseline: fine-tune every step at a fixed LR")
+    parser.add_argument("--pipeline", choices=("ice_nb", "ice", "baseline"),
+                        help="ice_nb: ice_nb's pipeline; ice: the paper's ICE; baseline: fine-tune every step at a fixed LR "
+                             "[settings: pipeline]")
     parser.add_argument("--no-trigger", action="store_true", help="fine-tune after every step")
     parser.add_argument("--no-freeze", action="store_true", help="freeze nothing while fine-tuning")
     parser.add_argument("--no-adaptive-lr", action="store_true", help="fixed LR `base` instead of the pruning-aware LR")
@@ -90,7 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ratio", type=float, help="override the preset's ratio")
     p.add_argument("--finetune-images", type=float, help="override the preset's images per fine-tune (count, or share <= 1)")
     p.add_argument("--pipelines", nargs="+", choices=("baseline", "ice-tuned", "ice", "ice_nb", "floor"),
-                   help="run only these (default: all five)")
+                   help="run only these (default: the preset's; quick: baseline ice ice_nb floor, full: all five)")
+    p.add_argument("--ablation", action="store_true", help="also run ice_nb with each of its additions switched off")
     p.add_argument("--out", type=Path, help="where bench.json, bench.md and bench.png go (default: RUN_DIR/bench-PRESET)")
     _common(p)
 
@@ -128,12 +130,16 @@ def read_config(path: Path) -> dict:
     if unknown: raise ValueError(f"config file {path}: unknown ICEConfig fields {unknown}")
     return values
 
-def pruning_config(settings, args):
-    "The ICEConfig a `prune` or `tune` command asks for."
-    from ice_nb.session import ICEConfig
-    values = {k: getattr(settings, k) for k in ("thre", "fr", "base", "p", "beta", "delta", "batch_size", "seed")}
+def pruning_config(settings, args, pipeline: str | None = None):
+    "The ICEConfig a `prune` or `tune` command asks for: the pipeline's, then settings.ini's values, --config, then flags."
+    from ice_nb.config import ICE_VALUES
+    from ice_nb.session import PIPELINE_SWITCHES, PIPELINES, ICEConfig
+    name = args.pipeline or pipeline or settings.pipeline
+    values = {k: getattr(settings, k) for k in ICE_VALUES if getattr(settings, k) is not None}
+    values |= dict(batch_size=settings.batch_size, seed=settings.seed)
     if args.config is not None: values.update(read_config(args.config))
-    if args.pipeline == "baseline": values.update(use_trigger=False, use_freeze=False, use_adaptive_lr=False)
+    if args.pipeline is not None:   # typed on this command line: the pipeline's switches win over the file
+        values.update({k: v for k, v in PIPELINES[name].items() if k in PIPELINE_SWITCHES})
     for key in ("batch_size", "seed"):   # typed on this command line: they win over the file
         if getattr(args, key) is not None: values[key] = getattr(args, key)
     for flag, key in (("no_trigger", "use_trigger"), ("no_freeze", "use_freeze"), ("no_adaptive_lr", "use_adaptive_lr")):
@@ -141,7 +147,7 @@ def pruning_config(settings, args):
     for key in ("finetune_images", "decision_images"):
         if getattr(args, key) is not None: values[key] = _count_or_share(getattr(args, key))
     if isinstance(values.get("ignored"), list): values["ignored"] = tuple(values["ignored"])
-    return ICEConfig(**values)
+    return ICEConfig.pipeline(name, **values)
 
 # %% ../nbs/40_cli.ipynb #e48b57ca
 def _load_data(settings, name: str | None = None):
@@ -212,8 +218,8 @@ def _batch_bar(session):
 
 def _step_line(record) -> str:
     ft = f"fine-tuned -> {record.acc_finetuned:.2f} % (lr {record.lr:.2g})" if record.fine_tuned else "no fine-tune"
-    return (f"step {record.step + 1} {record.unit}: {record.channels_before}->{record.channels_after} channels, "
-            f"val {record.acc_pruned:.2f} % (drop {record.drop:.2f}), {ft}")
+    pruned = "" if record.acc_pruned is None else f"val {record.acc_pruned:.2f} % (drop {record.drop:.2f}), "
+    return f"step {record.step + 1} {record.unit}: {record.channels_before}->{record.channels_after} channels, {pruned}{ft}"
 
 def finish_run(session, run_dir: Path) -> dict:
     "Write pruned.pt, records.json and summary.json into `run_dir`; returns the summary."
@@ -277,7 +283,7 @@ def tune(settings, args) -> dict:
     from ice_nb.tune import AutoTuner, ice_session_factory
     data = _load_data(settings)
     dense, _ = _dense(settings, data)
-    config = pruning_config(settings, args)
+    config = pruning_config(settings, args, pipeline="ice")   # the search space is the paper's hyper-parameters
     factory = ice_session_factory(dense, settings.ratio, settings.criterion, config=config, device=settings.device)
     tuner = AutoTuner(factory, data, space=args.space, sampler=args.sampler, n_trials=args.trials, objective=args.objective,
                       storage=args.storage, study_name=args.study_name,
@@ -292,8 +298,9 @@ def tune(settings, args) -> dict:
     return report
 
 # %% ../nbs/40_cli.ipynb #2fa5ae20
-def bench(settings, preset_name: str = "quick", out: Path | None = None, pipelines=None, **overrides) -> dict:
-    "The `bench` command: every pipeline side by side; writes bench.json, bench.md and bench.png."
+def bench(settings, preset_name: str = "quick", out: Path | None = None, pipelines=None, ablation: bool = False,
+          **overrides) -> dict:
+    "The `bench` command: every pipeline side by side; writes bench.json, bench.md and bench.png (after each pipeline too)."
     from dataclasses import replace
     from ice_nb.bench import PRESETS, bench_markdown, plot_bench, run_benchmark, write_results
     preset = replace(PRESETS[preset_name], **{k: v for k, v in overrides.items() if v is not None})
@@ -303,10 +310,10 @@ def bench(settings, preset_name: str = "quick", out: Path | None = None, pipelin
     dense, _ = _dense(settings, data)
     print(f"benchmark {preset_name}: {preset.model} on {data.name}, ratio {preset.ratio}, {preset.finetune_images} images "
           f"per fine-tune, decisions on {preset.decision_images} validation images", flush=True)
-    results = run_benchmark(dense, data, preset, settings, device=settings.device, batch_size=settings.batch_size,
-                            seed=settings.seed, **(dict(pipelines=tuple(pipelines)) if pipelines else {}))
     out = Path(out or Path(settings.run_dir) / f"bench-{preset_name}")
-    out.mkdir(parents=True, exist_ok=True)
+    results = run_benchmark(dense, data, preset, settings, device=settings.device, pipelines=pipelines, ablation=ablation,
+                            on_result=lambda so_far: write_results(so_far, preset, out, check=False),
+                            batch_size=settings.batch_size, seed=settings.seed)
     plot_bench(results).savefig(out / "bench.png", dpi=110, bbox_inches="tight")
     print(bench_markdown(results, preset))
     write_results(results, preset, out)
@@ -333,9 +340,10 @@ def report(settings, run_dir: Path) -> Path:
              f"{summary['total_seconds']:.1f} s.", "",
              "| step | unit | channels | val after prune | fine-tuned | val after | lr | seconds |",
              "|---|---|---|---|---|---|---|---|"]
+    shown = lambda acc: "-" if acc is None else f"{acc:.2f}"
     for r in session.records:
-        lines.append(f"| {r.step + 1} | {r.unit} | {r.channels_before}->{r.channels_after} | {r.acc_pruned:.2f} | "
-                     f"{'yes' if r.fine_tuned else 'no'} | {r.accuracy:.2f} | {r.lr if r.lr is None else f'{r.lr:.2g}'} | "
+        lines.append(f"| {r.step + 1} | {r.unit} | {r.channels_before}->{r.channels_after} | {shown(r.acc_pruned)} | "
+                     f"{'yes' if r.fine_tuned else 'no'} | {shown(r.accuracy)} | {r.lr if r.lr is None else f'{r.lr:.2g}'} | "
                      f"{sum(r.seconds.values()):.1f} |")
     lines += [""] + [f"![{name}]({name}.png)" for name in figures]
     out = atomic_write_text("\n".join(lines) + "\n", run_dir / "report.md")
@@ -369,7 +377,7 @@ def run(args) -> int:
     elif args.command == "tune":
         tune(settings, args)
     elif args.command == "bench":
-        bench(settings, args.preset or "quick", args.out, args.pipelines, model=args.model, dataset=args.data,
+        bench(settings, args.preset or "quick", args.out, args.pipelines, args.ablation, model=args.model, dataset=args.data,
               ratio=args.ratio, finetune_images=_count_or_share(args.finetune_images))
     elif args.command == "report":
         report(settings, args.run)

@@ -30,7 +30,7 @@ from .data import DATASETS, ImageData, load_data
 from .models import model_names
 from .plots import measure_sensitivity, plot_freezing, plot_lr, plot_sensitivity
 from .plots import plot_time_breakdown, plot_timeline, plot_tuning
-from .session import ICEConfig, PruningSession, StepRecord, check_ratio
+from .session import ICEConfig, PruningSession, StepRecord, check_ratio, pipeline_of
 from .train import pretrain
 from .tune import PRESET_OF_DATASET, PRESETS
 
@@ -38,16 +38,18 @@ from .tune import PRESET_OF_DATASET, PRESETS
 SWITCHES = ("use_trigger", "use_freeze", "use_adaptive_lr")
 
 def pipeline_name(config: ICEConfig) -> str:
-    "ICE, baseline, or the ablation that `config`'s three switches make."
+    "ice_nb, ICE (paper), baseline, or an ablation named by the switches it keeps on."
+    known = pipeline_of(config)
+    if known is not None: return {"ice_nb": "ice_nb", "ice": "ICE (paper)", "baseline": "baseline"}[known]
     on = [name[4:].replace("_", " ") for name in SWITCHES if getattr(config, name)]
-    if len(on) == len(SWITCHES): return "ICE"
-    return f"ablation ({', '.join(on)} on)" if on else "baseline"
+    return f"ablation ({', '.join(on) or 'no switch'} on)"
 
 def step_text(record: StepRecord, units: int) -> str:
     "One line on what a step did: accuracy after pruning, and after fine-tuning (at which LR) when it was."
     done = (f", {record.acc_finetuned:.1f} % after fine-tuning at lr {record.lr:.3g}"
             if record.fine_tuned and record.acc_finetuned is not None else ", not fine-tuned")
-    return f"step {record.step + 1}/{units} · {record.unit}: {record.acc_pruned:.1f} % after pruning{done}" + (
+    pruned = "not measured after pruning (no trigger)" if record.acc_pruned is None else f"{record.acc_pruned:.1f} % after pruning"
+    return f"step {record.step + 1}/{units} · {record.unit}: {pruned}{done}" + (
         " · aborted" if record.aborted else "")
 
 def eta_text(

@@ -49,12 +49,13 @@ class Sensitivity:
     macs_share: float     # fraction of the dense MACs removed
 
 def _prune_alone(session: PruningSession, dense, unit: str, criterion_batches):
-    "A copy of `dense` with `unit` pruned as the session would prune it."
+    "A copy of `dense` with `unit` pruned as the session would prune it (batch norms recalibrated if it recalibrates)."
     model = copy.deepcopy(dense)
     units = {u.name: u for u in session.units.find_on(model)}
     cfg = session.config
     prune_unit(model, units[unit], session.ratio, session.criterion, batches=criterion_batches,
                max_batches=cfg.criterion_batches, generator=torch.Generator().manual_seed(cfg.seed))
+    session._recalibrate(model)
     return model
 
 def measure_sensitivity(
@@ -160,7 +161,9 @@ def plot_timeline(
         if session.config.use_trigger: _trigger_band(ax, session, s["units"])
         ax.axhline(s["dense_accuracy"], color="k", lw=0.8, ls=":", label="dense")
         ax.set_xlim(0.5, s["units"] + 0.5)
-    ax.plot(steps, [r.acc_pruned for r in records], "o-", color="C3", ms=3, label="after pruning")
+    measured = [r for r in records if r.acc_pruned is not None]   # without a trigger nothing is measured after a prune
+    recal = " (batch norms recalibrated)" if session.config.recal_images else ""
+    ax.plot([r.step + 1 for r in measured], [r.acc_pruned for r in measured], "o-", color="C3", ms=3, label=f"after pruning{recal}")
     ax.plot(steps, [r.accuracy for r in records], "-", color="C0", label="end of step")
     tuned = [r for r in records if r.fine_tuned]
     ax.plot([r.step + 1 for r in tuned], [r.acc_finetuned for r in tuned], "^", color="C0", ls="none", label="fine-tuned")
@@ -205,7 +208,8 @@ def plot_lr(
 
 # %% ../nbs/30_plots.ipynb #ecefe7aa
 PHASE_NAMES = {"units": "find units", "probe": "freezing probe", "score": "score", "prune": "prune",
-          "measure": "measure", "eval": "evaluate", "finetune": "fine-tune"}
+               "recal": "recalibrate BN", "measure": "measure", "eval": "evaluate", "finetune": "fine-tune",
+               "final": "final fine-tune"}
 
 def _phases(*tables) -> list:
     "The phases present in any of `tables` (dicts phase -> seconds), in PHASE_NAMES order, unknown ones last."

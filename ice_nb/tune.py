@@ -86,11 +86,11 @@ class CollapsePruner(optuna.pruners.BasePruner):
 
 # %% ../nbs/20_tune.ipynb #5f0d0452
 def ice_session_factory(dense_model, ratio: float = 0.6, criterion="l1", config: ICEConfig | None = None, device="auto"):
-    "A session factory for `AutoTuner`: a copy of `dense_model`, `config` with the trial's values."
+    "A session factory for `AutoTuner`: a copy of `dense_model`, `config` (default: the paper's ICE) with the trial's values."
     if not isinstance(dense_model, nn.Module):
         raise TypeError(f"dense_model must be an nn.Module (the pretrained dense model), got {type(dense_model).__name__}")
     check_ratio(ratio)
-    config = config or ICEConfig()
+    config = config or ICEConfig.paper()
     def make(data: ImageData, params: dict) -> PruningSession:
         return PruningSession(copy.deepcopy(dense_model), data, ratio, criterion, replace(config, **params), device=device)
     return make
@@ -240,8 +240,8 @@ def _best_params(self: AutoTuner) -> dict:
     return dict(min(self.pareto_front(), key=score).params)
 
 def _best_config(self: AutoTuner, config: ICEConfig | None = None) -> ICEConfig:
-    "`config` (default ICEConfig()) with the tuned values, for the full run."
-    return replace(config or ICEConfig(), **self.best_params())
+    "`config` (default: the paper's ICE) with the tuned values, for the full run."
+    return replace(config or ICEConfig.paper(), **self.best_params())
 
 def _report(self: AutoTuner, final_seconds: float | None = None) -> dict:
     "Search time, final-run time and their total, kept apart (the reference reported only the total)."

@@ -59,14 +59,14 @@ def test_abort_during_a_run_stops_between_batches(data):
 def test_a_failing_step_shows_its_error_and_the_next_step_works(data, monkeypatch):
     panel = tiny_panel(data)
     session = panel.session
-    real = session.decision_accuracy
+    real = session.evaluate_decision
     calls = []
-    def fails_once():
+    def fails_once(**kwargs):
         calls.append(1)
         if len(calls) == 2:   # the first call measures the dense model; the second is the step's
             raise RuntimeError("evaluation failed") from OSError("device lost")
-        return real()
-    monkeypatch.setattr(session, "decision_accuracy", fails_once)
+        return real(**kwargs)
+    monkeypatch.setattr(session, "evaluate_decision", fails_once)
     click(panel, "step")
     assert session.records == [] and isinstance(panel.error, RuntimeError)
     assert "step failed in step 1 (layer1.0)" in panel.error_area.value

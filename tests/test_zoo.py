@@ -212,7 +212,7 @@ def row(zoo: ZooModel, result: str, units="", params_kept="", macs_kept="") -> s
 
 def config():
     "ICE with freezing and the pruning-aware LR; the trigger off, so that every step is fine-tuned (and checked)."
-    return ICEConfig(use_trigger=False, finetune_images=4, decision_images=4, probe_images=4,
+    return ICEConfig.paper(use_trigger=False, finetune_images=4, decision_images=4, probe_images=4,
                      batch_size=4, kd=False, criterion_batches=1, seed=0)
 
 
