@@ -65,8 +65,10 @@ pytest: install-dev
 
 test: check-sync data nbtest browser pytest
 
+# The side-by-side benchmark with its ablation, then the cheap decisions against full-validation ones (~20 min on 2 cores).
 bench: data
-	$(BIN)/python bench/train_loop.py
+	$(BIN)/ice-nb bench --quick --ablation
+	$(BIN)/python bench/decisions.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

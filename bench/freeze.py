@@ -21,7 +21,7 @@ def pass_seconds(session, model, frozen: bool, seed: int) -> float:
 
 def main(argv=None):
     settings, parser = bench_parser(__doc__)
-    parser.add_argument("--fr", type=float, default=settings.fr)
+    parser.add_argument("--fr", type=float, default=settings.fr if settings.fr is not None else ICEConfig.paper().fr)
     parser.add_argument("--finetune-images", type=int, default=2560)
     parser.add_argument("--steps", type=int, default=0, help="ICE steps before measuring (0: the dense model)")
     parser.add_argument("--rounds", type=int, default=3)
@@ -29,7 +29,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     data, dense, _ = dense_model(args.model, args.data, settings.demo_epochs, args.device, settings)
-    config = ICEConfig(fr=args.fr, finetune_images=args.finetune_images, batch_size=settings.batch_size, seed=settings.seed)
+    config = ICEConfig.paper(fr=args.fr, finetune_images=args.finetune_images, batch_size=settings.batch_size, seed=settings.seed)
     session = PruningSession(copy.deepcopy(dense), data, settings.ratio, config=config, device=args.device)
     session.setup()
     for _ in range(args.steps): session.step()

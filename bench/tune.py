@@ -29,7 +29,7 @@ def main(argv=None):
 
     data, dense, record = dense_model(args.model, args.data, settings.demo_epochs, args.device, settings)
     finetune = int(args.finetune_images) if args.finetune_images > 1 else args.finetune_images
-    config = ICEConfig(finetune_images=finetune, batch_size=settings.batch_size, seed=settings.seed)
+    config = ICEConfig.paper(finetune_images=finetune, batch_size=settings.batch_size, seed=settings.seed)
     tuner = AutoTuner(ice_session_factory(dense, args.ratio, config=config, device=args.device), data,
                       sampler=args.sampler, n_trials=args.trials, seed=settings.seed, max_drop=args.max_drop)
     tuner.search()

@@ -213,8 +213,8 @@ PHASE_ORDER = ("search", "units", "probe", "prune", "score", "recal", "measure",
 def plot_bench(results: dict, ax=None):
     "Stacked seconds per phase for every pipeline, with its test accuracy written on its bar; returns the figure."
     from matplotlib.figure import Figure
-    if ax is None: ax = Figure(figsize=(8, 3.6)).subplots()
     names = list(results)
+    if ax is None: ax = Figure(figsize=(9, 1.2 + 0.35 * len(names)), layout="constrained").subplots()
     bottom = [0.0] * len(names)
     for phase in PHASE_ORDER:
         values = [results[n].phases.get(phase, 0.0) for n in names]
@@ -226,6 +226,6 @@ def plot_bench(results: dict, ax=None):
     ax.invert_yaxis()
     ax.set_xlabel("seconds (test accuracy at the bar's end)")
     ax.set_xlim(0, max(bottom) * 1.25)
-    ax.legend(fontsize=7, ncol=4, loc="lower right")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))   # beside the bars, never over them
     ax.set_title("time per phase, same dense model and data")
     return ax.figure

@@ -167,6 +167,8 @@ def plot_timeline(
     ax.plot(steps, [r.accuracy for r in records], "-", color="C0", label="end of step")
     tuned = [r for r in records if r.fine_tuned]
     ax.plot([r.step + 1 for r in tuned], [r.acc_finetuned for r in tuned], "^", color="C0", ls="none", label="fine-tuned")
+    if session.final_accuracy is not None:
+        ax.plot([len(records)], [session.final_accuracy], "*", color="C2", ms=10, ls="none", label="after the final passes")
     if records:
         size.plot(steps, [100 * r.params_after / session.dense.params for r in records], "--", marker=".", color="C7", label="params left")
         size.plot(steps, [100 * r.macs_after / session.dense.macs for r in records], ":", marker=".", color="C5", label="MACs left")
@@ -220,14 +222,15 @@ def _colour(phase: str) -> str:
     return f"C{list(PHASE_NAMES).index(phase)}" if phase in PHASE_NAMES else "C9"
 
 def _stack_steps(ax, session: PruningSession):
-    "Stacked bars: set-up, then one per step, seconds by phase."
-    tables = [session.setup_seconds] + [r.seconds for r in session.records]
+    "Stacked bars: set-up, then one per step, then the final passes (when they ran), seconds by phase."
+    final = [session.final_seconds] if session.final_seconds else []
+    tables = [session.setup_seconds] + [r.seconds for r in session.records] + final
     bottom = np.zeros(len(tables))
     for phase in _phases(*tables):
         heights = np.array([t.get(phase, 0.0) for t in tables])
         ax.bar(range(len(tables)), heights, bottom=bottom, color=_colour(phase), label=PHASE_NAMES.get(phase, phase))
         bottom += heights
-    ax.set_xticks(range(len(tables)), ["set-up"] + [str(r.step + 1) for r in session.records])
+    ax.set_xticks(range(len(tables)), ["set-up"] + [str(r.step + 1) for r in session.records] + ["final"] * len(final))
     ax.set_xlabel("step")
     ax.set_ylabel("seconds")
     ax.set_title(f"Time per step: {bottom.sum():.1f} s in all")

@@ -206,7 +206,7 @@ class PruningSession:
                              "call model.requires_grad_(True) first")
         self.model = unwrap(model).to(self.device)
         self.records: list[StepRecord] = []
-        self.final_accuracies: list[float] = []   # decision accuracy after each final fine-tuning pass
+        self.final_accuracy: float | None = None   # decision accuracy after the final fine-tuning passes
         self.final_seconds: dict = {}             # seconds per phase of the final fine-tuning
         self.next_unit = 0
         self.setup_seconds: dict = {}
@@ -532,37 +532,35 @@ def _run(self: PruningSession, progress: bool = False, on_step=None) -> list[Ste
             if record.aborted: break
     finally:
         bar.close()
-    if self.done and not self._abort.is_set() and self.config.final_epochs and not self.final_accuracies:
+    if self.done and not self._abort.is_set() and self.config.final_epochs and self.final_accuracy is None:
         self.final_fine_tune()
     return self.records
 
-def _final_fine_tune(self: PruningSession, epochs: int | None = None, lr: float | None = None) -> list[float]:
-    "Fine-tune the pruned model `epochs` passes, every layer trainable, the LR falling from `lr` (default `base`) to 0 (cosine)."
+def _final_fine_tune(self: PruningSession, epochs: int | None = None, lr: float | None = None) -> float:
+    "Fine-tune the pruned model `epochs` passes, every layer trainable, the LR falling from `lr` (default `base`) to 0; returns the decision accuracy after."
     self.setup()
     epochs = self.config.final_epochs if epochs is None else epochs
     timer = PhaseTimer(self.device)
     for p in self.model.parameters(): p.requires_grad_(True)
     optimizer = self._optimizer(self.model, lr or self.config.base)
     schedule = warmup_cosine(optimizer, epochs * len(self.finetune_batches), warmup_steps=1)
-    accs = []
     self._report("fine-tuning", unit="final", batch=0, started=time.perf_counter())
     try:
-        for _ in range(epochs):
-            with timer("final"):
+        with timer("final"):
+            for _ in range(epochs):
                 self._fine_tune_pass(self.model, None, self.finetune_batches, optimizer, scheduler=schedule,
                                      should_stop=self._should_stop, on_batch=lambda index, loss: self._report(batch=index + 1))
-            if self.recal_batches is not None:
-                with timer("recal"):
-                    recalibrate_bn(self.model, self.recal_batches, self.config.recal_images, amp=self.config.amp)
-            with timer("eval"):
-                accs.append(self.decision_accuracy())
+        if self.recal_batches is not None:
+            with timer("recal"):
+                recalibrate_bn(self.model, self.recal_batches, self.config.recal_images, amp=self.config.amp)
+        with timer("eval"):
+            self.final_accuracy = self.decision_accuracy()
     finally:
         apply_freeze(self.model, self.freeze_plan)
         for k, v in timer.seconds.items(): self.final_seconds[k] = self.final_seconds.get(k, 0.0) + v
         self._report("idle")
-    self.final_accuracies = accs
     if self.run_dir is not None: self.save_checkpoint()
-    return accs
+    return self.final_accuracy
 
 def _evaluate_test(self: PruningSession) -> float:
     "Accuracy (%) of the current model on the test split: the number to report."
@@ -598,7 +596,7 @@ def _checkpoint(self: PruningSession) -> dict:
         format="ice_nb.checkpoint", version=1, model_spec=self.model_spec, ratio=self.ratio,
         criterion=self.criterion if isinstance(self.criterion, str) else None, config=cfg,
         next_unit=self.next_unit, records=[asdict(r) for r in self.records], setup_seconds=self.setup_seconds,
-        final_accuracies=self.final_accuracies, final_seconds=self.final_seconds,
+        final_accuracy=self.final_accuracy, final_seconds=self.final_seconds,
         history=pruning_history(self.units.graph), state_dict={k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()},
         trigger=self.trigger.state_dict(), dense=asdict(self.dense),
         freeze=None if self.freeze_plan is None else asdict(self.freeze_plan),
@@ -656,7 +654,7 @@ def _restore(self: PruningSession, ckpt: dict):
     apply_freeze(self.model, self.freeze_plan)
     self.records = [StepRecord(**r) for r in ckpt["records"]]
     self.next_unit, self.setup_seconds = ckpt["next_unit"], ckpt["setup_seconds"]
-    self.final_accuracies, self.final_seconds = list(ckpt.get("final_accuracies", [])), dict(ckpt.get("final_seconds", {}))
+    self.final_accuracy, self.final_seconds = ckpt.get("final_accuracy"), dict(ckpt.get("final_seconds", {}))
     self.trigger.load_state_dict(ckpt["trigger"])
     self.dense = _Dense(**ckpt["dense"])
     self.criterion_generator.set_state(ckpt["rng"]["criterion"])
