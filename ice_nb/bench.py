@@ -70,7 +70,7 @@ def bench_configs(preset: BenchPreset, settings=None, **common) -> dict:
 class PipelineResult:
     "What one pipeline cost and gave."
     seconds: float                    # wall time of the pruning run (search included for ice-tuned)
-    phases: dict                      # seconds per phase: prune, score, measure, eval, finetune, probe, units, search
+    phases: dict                      # seconds per phase: units, probe, prune, score, recal, measure, eval, finetune, final, search
     fine_tuned: int
     steps: int
     test_accuracy: float
@@ -154,10 +154,9 @@ def check_honest(results: dict) -> list[str]:
 DECISION_PHASES = ("eval", "recal", "probe")
 
 def ratios(results: dict) -> dict:
-    "Per pipeline: speed-up over the baseline, accuracy gap (points), time / floor, and decision cost / baseline time."
-    base, floor = results.get("baseline"), results.get("floor")
+    "Per pipeline: speed-up over the baseline, accuracy gap (points), and decision cost / baseline time."
+    base = results.get("baseline")
     return {name: dict(speedup=base.seconds / r.seconds if base else None, gap=r.test_accuracy - base.test_accuracy if base else None,
-                       over_floor=r.seconds / floor.seconds if floor else None,
                        decisions=sum(r.phases.get(p, 0.0) for p in DECISION_PHASES) / base.seconds if base else None)
             for name, r in results.items()}
 

@@ -30,19 +30,22 @@ from .data import DATASETS, ImageData, load_data
 from .models import model_names
 from .plots import measure_sensitivity, plot_freezing, plot_lr, plot_sensitivity
 from .plots import plot_time_breakdown, plot_timeline, plot_tuning
-from .session import ICEConfig, PruningSession, StepRecord, check_ratio, pipeline_of
+from .session import PIPELINE_SWITCHES, PIPELINES, ICEConfig, PruningSession, StepRecord, check_ratio
 from .train import pretrain
 from .tune import PRESET_OF_DATASET, PRESETS
 
 # %% ../nbs/31_panel.ipynb #15d27543
 SWITCHES = ("use_trigger", "use_freeze", "use_adaptive_lr")
 
+_PIPELINE_NAMES = {"ice_nb": "ice_nb", "ice": "ICE (paper)", "baseline": "baseline"}
+
 def pipeline_name(config: ICEConfig) -> str:
-    "ice_nb, ICE (paper), baseline, or an ablation named by the switches it keeps on."
-    known = pipeline_of(config)
-    if known is not None: return {"ice_nb": "ice_nb", "ice": "ICE (paper)", "baseline": "baseline"}[known]
-    on = [name[4:].replace("_", " ") for name in SWITCHES if getattr(config, name)]
-    return f"ablation ({', '.join(on) or 'no switch'} on)"
+    "ice_nb, ICE (paper) or baseline; an ablation is named by the closest of them and the switches it changes."
+    differences = {name: {k: getattr(config, k) for k, v in values.items() if k in PIPELINE_SWITCHES and getattr(config, k) != v}
+                   for name, values in PIPELINES.items()}
+    closest = min(differences, key=lambda name: len(differences[name]))
+    changed = ", ".join(f"{k}={v!r}" for k, v in differences[closest].items())
+    return _PIPELINE_NAMES[closest] + (f" with {changed}" if changed else "")
 
 def step_text(record: StepRecord, units: int) -> str:
     "One line on what a step did: accuracy after pruning, and after fine-tuning (at which LR) when it was."
@@ -466,7 +469,8 @@ def _on_run(self: ICEPanel, _=None):
         records = self.session.run(on_step=self._after_step)
         s = self.session.summary()
         end = "all units pruned" if self.session.done else f"stopped after step {len(records)}"
-        return (f"{end}: {s['steps']} steps, {s['fine_tuned']} fine-tuned, accuracy {s['accuracy']:.1f} % "
+        accuracy = "not measured" if s["accuracy"] is None else f"{s['accuracy']:.1f} %"
+        return (f"{end}: {s['steps']} steps, {s['fine_tuned']} fine-tuned, accuracy {accuracy} "
                 f"(dense {s['dense_accuracy']:.1f} %), {s['macs_kept']:.0%} of the MACs kept") if records else end
     self._start("run", run)
 

@@ -48,14 +48,13 @@ class Sensitivity:
     params_share: float   # fraction of the dense parameters removed
     macs_share: float     # fraction of the dense MACs removed
 
-def _prune_alone(session: PruningSession, dense, unit: str, criterion_batches):
-    "A copy of `dense` with `unit` pruned as the session would prune it (batch norms recalibrated if it recalibrates)."
+def _prune_alone(session: PruningSession, dense, unit: int, criterion_batches):
+    "A copy of `dense` with unit number `unit` pruned as the session would prune it (batch norms recalibrated if it recalibrates)."
     model = copy.deepcopy(dense)
-    units = {u.name: u for u in session.units.find_on(model)}
     cfg = session.config
-    prune_unit(model, units[unit], session.ratio, session.criterion, batches=criterion_batches,
+    prune_unit(model, session.units.find_on(model)[unit], session.ratio, session.criterion, batches=criterion_batches,
                max_batches=cfg.criterion_batches, generator=torch.Generator().manual_seed(cfg.seed))
-    session._recalibrate(model)
+    session._recalibrate(unit, model=model)
     return model
 
 def measure_sensitivity(
@@ -74,8 +73,8 @@ def measure_sensitivity(
                          if session.criterion in NEEDS_DATA else None)
     reference = evaluate(copy.deepcopy(dense), batches, amp=cfg.amp).accuracy
     results = []
-    for unit in session.units:
-        model = _prune_alone(session, dense, unit.name, criterion_batches)
+    for i, unit in enumerate(session.units):
+        model = _prune_alone(session, dense, i, criterion_batches)
         macs, params = count_macs_and_params(model, session.example_input)
         drop = reference - evaluate(model, batches, amp=cfg.amp).accuracy
         results.append(Sensitivity(unit.name, drop, 1 - params / session.dense.params, 1 - macs / session.dense.macs))

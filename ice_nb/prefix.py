@@ -40,9 +40,12 @@ def prefix_roots(events: list, layers: list[str]) -> list[str]:
     return sorted((n for n in done if parent(n) not in done), key=lambda n: starts[n][0])
 
 # %% ../nbs/12a_prefix_cache.ipynb #9fc2cea1
-def _fingerprint(modules: list[nn.Module]) -> tuple:
-    "Which tensors the modules hold, and their versions: any prune or in-place change alters it."
-    tensors = [t for m in modules for t in [*m.parameters(), *m.buffers()]]
+def _fingerprint(model: nn.Module, roots: list[str]) -> tuple:
+    "Which tensors `roots` and the modules around them hold, and their versions: any prune or in-place change alters it."
+    ancestors = {root.rsplit(".", i)[0] for root in roots for i in range(1, root.count(".") + 1)} | {""}
+    tensors = [t for name in roots for m in [model.get_submodule(name)] for t in [*m.parameters(), *m.buffers()]]
+    tensors += [t for name in sorted(ancestors) for m in [model.get_submodule(name)]
+                for t in [*m.parameters(recurse=False), *m.buffers(recurse=False)]]   # e.g. a class token used between roots
     return tuple((id(t), t._version, t.data_ptr(), tuple(t.shape)) for t in tensors)
 
 def _clone(out):
@@ -63,8 +66,7 @@ class PrefixCache:
         self.max_bytes = max_bytes
         self.events = None
         self.entries = {}      # batch index -> (roots, fingerprint, {root: output}, bytes)
-        self.replayed = 0      # batches that ran from a recorded prefix (since the last `clear`)
-        self.batches = 0       # batches seen
+        self.replayed = 0      # batches that ran from a recorded prefix
 
     def roots(self, model: nn.Module, example: torch.Tensor, layers: list[str] | None) -> list[str]:
         "The prefix roots of the unit made of `layers` (no roots for None)."
@@ -73,26 +75,26 @@ class PrefixCache:
         return prefix_roots(self.events, layers)
 
     def clear(self):
-        self.entries, self.replayed, self.batches = {}, 0, 0
+        "Forget every record (e.g. before training, which changes what they were made from)."
+        self.entries = {}
 
     def valid(self, model: nn.Module, roots: list[str], batches: int) -> bool:
         "Whether every one of the first `batches` batches has a usable record of `roots`."
-        return bool(roots) and all(self._usable(model, i, roots) for i in range(batches))
+        return bool(roots) and all(self._usable(i, roots, _fingerprint(model, roots)) for i in range(batches))
 
-    def _usable(self, model: nn.Module, index: int, roots: list[str]) -> bool:
+    def _usable(self, index: int, roots: list[str], fingerprint: tuple) -> bool:
         entry = self.entries.get(index)
-        if entry is None or not set(roots) <= set(entry[2]): return False
-        return entry[1] == _fingerprint([model.get_submodule(n) for n in entry[0]])
+        return entry is not None and entry[0] == roots and entry[1] == fingerprint
 
     @contextmanager
     def replay(self, model: nn.Module, skip: list[str], record: list[str]):
         "Inside, each forward pass of `model` is the next batch: `skip` roots replay their record when valid; `record` roots are recorded."
-        index, pending, hooks, stubbed = [-1], {}, [], []
+        index, pending, recorded, hooks, stubbed = [-1], {}, {}, [], []
+        now = _fingerprint(model, skip) if skip else None   # nothing changes the weights inside: one fingerprint serves every batch
         def before(m, args):
             index[0] += 1
-            self.batches += 1
             pending.clear()
-            if skip and self._usable(model, index[0], skip):
+            if skip and self._usable(index[0], skip, now):
                 outputs = self.entries[index[0]][2]
                 for name in skip:
                     module = model.get_submodule(name)
@@ -102,13 +104,7 @@ class PrefixCache:
         def after(m, args, out):
             for module in stubbed: del module.forward
             stubbed.clear()
-            if record and set(pending) == set(record):
-                size = sum(_nbytes(o) for o in pending.values())
-                others = sum(e[3] for i, e in self.entries.items() if i != index[0])
-                if others + size <= self.max_bytes:
-                    self.entries[index[0]] = (list(record), _fingerprint([model.get_submodule(n) for n in record]), dict(pending), size)
-                else:
-                    self.entries.pop(index[0], None)
+            if record and set(pending) == set(record): recorded[index[0]] = dict(pending)
         for name in record:
             hooks.append(model.get_submodule(name).register_forward_hook(
                 lambda m, args, out, name=name: pending.__setitem__(name, _clone(out))))
@@ -118,3 +114,16 @@ class PrefixCache:
         finally:
             for h in hooks: h.remove()
             for module in stubbed: del module.forward
+            self._keep(model, record, recorded)
+
+    def _keep(self, model: nn.Module, record: list[str], recorded: dict):
+        "Store what a replay recorded, fingerprinted as the modules are now (batch norms may have moved until the last batch)."
+        if not recorded: return
+        fingerprint = _fingerprint(model, record)
+        for i, outputs in recorded.items():
+            size = sum(_nbytes(o) for o in outputs.values())
+            others = sum(e[3] for j, e in self.entries.items() if j != i)
+            if others + size <= self.max_bytes:
+                self.entries[i] = (list(record), fingerprint, outputs, size)
+            else:
+                self.entries.pop(i, None)

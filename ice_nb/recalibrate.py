@@ -21,21 +21,26 @@ def recalibrate_bn(
     batches,                 # (images, labels) batches on the model's device; labels are not used
     images: int,             # how many images to estimate the statistics from
     amp: bool | None = None, # mixed precision; default: on for CUDA
-    norms: list | None = None,  # the batch norms to re-estimate (default: all); the others are left as they are
+    norms: list | None = None,  # the batch norms to re-estimate (default: all); the others keep their statistics
 ) -> int:
-    "Reset every batch norm's running statistics and re-estimate them from `images` images; returns how many were used."
+    "Reset the running statistics of `norms` (default: every batch norm) and re-estimate them from `images` images; returns how many were used."
     if isinstance(images, bool) or not isinstance(images, int) or images < 1:
         raise ValueError(f"images must be an integer >= 1, got {images!r}")
-    norms = batch_norms(model) if norms is None else norms
+    every = batch_norms(model)
+    norms = every if norms is None else norms
     if not norms: return 0
     device = model_device(model)
     amp = device.type == "cuda" if amp is None else amp
-    was_training, momenta = model.training, [m.momentum for m in norms]
+    was_training, momenta = model.training, [m.momentum for m in every]
     model.eval().to(memory_format=torch.channels_last)
-    for m in norms:
-        m.reset_running_stats()
-        m.momentum = None        # a plain average over every batch, not an exponential one
-        m.train()
+    chosen = {id(m) for m in norms}
+    for m in every:
+        m.train()                # every batch norm normalises with the batch's statistics, as in a full recalibration
+        if id(m) in chosen:
+            m.reset_running_stats()
+            m.momentum = None    # a plain average over every batch, not an exponential one
+        else:
+            m.momentum = 0.0     # ... and the others keep their running statistics
     seen = 0
     try:
         with torch.no_grad():
@@ -46,7 +51,7 @@ def recalibrate_bn(
                 seen += len(x)
                 if seen >= images: break
     finally:
-        for m, momentum in zip(norms, momenta): m.momentum = momentum
+        for m, momentum in zip(every, momenta): m.momentum = momentum
         model.train(was_training)
     if seen == 0:
         raise ValueError("recalibrate_bn got no batches: the loader is empty")

@@ -11,7 +11,7 @@ import copy
 import threading
 import time
 import warnings
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -26,7 +26,7 @@ from .depgraph import count_macs_and_params, pruning_history, unwrap
 from .freeze import FreezePlan, FreezePlanner, apply_freeze, frozen_fraction
 from .lr import counted_conv_weights, pruning_aware_lr, remaining_fraction
 from .models import create_model_for
-from .prefix import PrefixCache
+from .prefix import PrefixCache, execution_order, prefix_roots
 from .recalibrate import batch_norms, recalibrate_bn
 from .train import (PhaseTimer, atomic_save, check_batch, dense_file, evaluate, remove_stale_writes, seed_everything,
                           train_epoch, warmup_cosine)
@@ -124,14 +124,13 @@ class ICEConfig:
 PIPELINE_SWITCHES = ("use_trigger", "use_freeze", "use_adaptive_lr", "reference", "budget", "decision_z", "recal_images",
                      "reuse_prefix", "final_epochs")
 PIPELINES = {   # what each pipeline sets: the switches say which pipeline it is, the rest are its hyper-parameters
-    "ice_nb": {},   # the ICEConfig defaults
+    "ice_nb": {k: ICEConfig.__dataclass_fields__[k].default for k in PIPELINE_SWITCHES},   # the ICEConfig defaults
     "ice": dict(use_trigger=True, use_freeze=True, use_adaptive_lr=True, reference="dense", budget="epoch", decision_z=0.0,
                 recal_images=0, reuse_prefix=False, final_epochs=0, decision_images=1000, thre=1.5, fr=0.5, base=0.001,
                 p=0.15, beta=50.0, delta=0.0007),
     "baseline": dict(use_trigger=False, use_freeze=False, use_adaptive_lr=False, budget="epoch", decision_z=0.0,
                      recal_images=0, reuse_prefix=False, final_epochs=0, decision_images=1000),
 }
-PIPELINES["ice_nb"] = {k: ICEConfig.__dataclass_fields__[k].default for k in PIPELINE_SWITCHES}
 
 def pipeline_of(config: ICEConfig) -> str | None:
     "The pipeline whose switches `config` has (ice_nb, ice or baseline), or None for a mix of them (an ablation)."
@@ -164,8 +163,8 @@ class StepRecord:
     decision_images: int = 0          # validation images the decision read (fewer than the subset when it stopped early)
 
     @property
-    def accuracy(self) -> float:
-        "Accuracy at the end of the step."
+    def accuracy(self) -> float | None:
+        "Decision accuracy at the end of the step (None when nothing measured it: no trigger, and a fine-tune aborted at once)."
         return self.acc_finetuned if self.acc_finetuned is not None else self.acc_pruned
 
 # %% ../nbs/16_session.ipynb #0eb18b0a
@@ -258,6 +257,7 @@ def _setup(self: PruningSession):
     self.recal_batches = (self._batches(_at_most(data.train, cfg.recal_images, cfg.seed + 2), train=False, seed=0)
                           if cfg.recal_images else None)
     self.decision_cache, self.recal_cache = (PrefixCache(), PrefixCache()) if cfg.reuse_prefix else (None, None)
+    self._events = None   # the order the model's modules run in, found when first needed
     self.criterion_generator = torch.Generator().manual_seed(cfg.seed)
     with timer("measure"):
         macs, params = count_macs_and_params(self.model, self.example_input)
@@ -295,28 +295,27 @@ def _decision_accuracy(self: PruningSession) -> float:
     "Accuracy (%) of the current model on the decision subset of the validation split."
     return self.evaluate_decision().accuracy
 
-def _recalibrate(self: PruningSession, model: nn.Module | None = None):
-    "Re-estimate the batch-norm statistics of `model` (default: the session's, after pruning the next unit), if the config asks for it."
+def _recalibrate(self: PruningSession, pruned: int | None, timer: PhaseTimer | None = None, model: nn.Module | None = None):
+    "When the config recalibrates: re-estimate batch-norm statistics from unit `pruned` on after its prune, or all of them after a fine-tune (None)."
     if self.recal_batches is None: return
-    images, amp = self.config.recal_images, self.config.amp
-    if model is not None or self.recal_cache is None:
-        recalibrate_bn(self.model if model is None else model, self.recal_batches, images, amp=amp)
-        return
-    skip, record = self._prefix_roots(self.next_unit), self._prefix_roots(self.next_unit + 1)
-    norms = None
-    if self.recal_cache.valid(self.model, skip, min(len(self.recal_batches), -(-images // self.config.batch_size))):
-        before = {id(bn) for name in skip for bn in batch_norms(self.model.get_submodule(name))}
-        norms = [bn for bn in batch_norms(self.model) if id(bn) not in before]   # the ones before the unit would not change
-    else:
-        skip = []
-    with self.recal_cache.replay(self.model, skip, record):
-        recalibrate_bn(self.model, self.recal_batches, images, amp=amp, norms=norms)
+    model = self.model if model is None else model
+    cache = self.recal_cache if model is self.model else None
+    skip, norms = [], None
+    if pruned is not None:   # the batch norms before the pruned unit see what they saw: their statistics stay
+        before = self._prefix_roots(pruned)
+        inside = {id(bn) for name in before for bn in batch_norms(model.get_submodule(name))}
+        norms = [bn for bn in batch_norms(model) if id(bn) not in inside]
+        if cache is not None and cache.valid(model, before, len(self.recal_batches)): skip = before
+    if timer is not None: self._report("recalibrating")
+    replay = cache.replay(model, skip, self._prefix_roots(self.next_unit + 1)) if cache is not None else nullcontext()
+    with (timer("recal") if timer is not None else nullcontext()), replay:
+        recalibrate_bn(model, self.recal_batches, self.config.recal_images, amp=self.config.amp, norms=norms)
 
 def _prefix_roots(self: PruningSession, unit: int) -> list[str]:
-    "The modules that run before unit `unit` (none past the last unit), whose outputs a `PrefixCache` can replay."
+    "The largest modules that run before unit `unit` (none past the last unit): what a `PrefixCache` replays."
     if unit >= len(self.units): return []
-    layers = [name for group in self.units[unit].groups for name in group.layers]
-    return self.decision_cache.roots(self.model, self.example_input, layers)
+    if self._events is None: self._events = execution_order(self.model, self.example_input)
+    return prefix_roots(self._events, [name for group in self.units[unit].groups for name in group.layers])
 
 PruningSession.setup, PruningSession._batches, PruningSession.decision_accuracy = _setup, _batches, _decision_accuracy
 PruningSession.evaluate_decision, PruningSession._recalibrate, PruningSession._prefix_roots = _evaluate_decision, _recalibrate, _prefix_roots
@@ -340,10 +339,8 @@ def _probe(self: PruningSession) -> FreezePlan:
     planner = FreezePlanner(cfg.fr, cfg.probe_lr, cfg.freeze_score)
     probe_set = _at_most(self.finetune_set, cfg.probe_images, cfg.seed + 1)
     probe_batches = self._batches(probe_set, train=True, seed=cfg.seed + 1)
-    def prune_first(m, us):
-        prune_unit(m, us[0], self.ratio, self.criterion, batches=probe_batches, max_batches=cfg.criterion_batches,
-                   generator=torch.Generator().manual_seed(cfg.seed))
-        self._recalibrate(m)
+    prune_first = lambda m, us: prune_unit(m, us[0], self.ratio, self.criterion, batches=probe_batches,
+                                           max_batches=cfg.criterion_batches, generator=torch.Generator().manual_seed(cfg.seed))
     fine_tune = lambda m, lr: self._fine_tune_pass(m, lr, probe_batches, should_stop=self._should_stop)
     return planner.plan(self.model, self.units, prune_first, fine_tune, self.units.find_on)
 
@@ -422,10 +419,7 @@ def _prune_next(self: PruningSession) -> StepRecord:
     result = prune_unit(self.model, unit, self.ratio, self.criterion, batches=criterion_batches,
                         max_batches=cfg.criterion_batches, generator=self.criterion_generator)
     apply_freeze(self.model, self.freeze_plan)
-    if self.recal_batches is not None:
-        self._report("recalibrating")
-        with timer("recal"):
-            self._recalibrate()
+    if cfg.use_trigger: self._recalibrate(self.next_unit, timer)   # without a trigger nothing is decided before fine-tuning
     self._report("measuring")
     with timer("measure"):
         macs, params = count_macs_and_params(self.model, self.example_input)
@@ -434,7 +428,7 @@ def _prune_next(self: PruningSession) -> StepRecord:
         self._report("evaluating")
         with timer("eval"):
             acc, drop, read = self._decide()
-    fires = drop >= cfg.thre if cfg.use_trigger else True
+    fires = drop >= self.trigger.thre if cfg.use_trigger else True
     x = remaining_fraction(self.model, self.dense.counted_weights, cfg.lr_rule)
     lr, acc_ft, batches, aborted = None, None, 0, False
     if fires:
@@ -486,7 +480,9 @@ def _fine_tune_step(self: PruningSession, lr: float, timer: PhaseTimer):
     stop = (lambda: self._should_stop() or check.should_stop()) if check else self._should_stop
     def on_batch(index: int, loss: float):
         if check is not None: check.after_batch(index, loss)
-        self._report(batch=index + 1)
+        self._report("fine-tuning", batch=index + 1)
+    for cache in (self.decision_cache, self.recal_cache):
+        if cache is not None: cache.clear()   # training changes everything the records were made from
     self._report("fine-tuning")
     with timer("finetune"):
         r = self._fine_tune_pass(self.model, lr, self.finetune_batches, should_stop=stop, on_batch=on_batch)
@@ -496,17 +492,14 @@ def _fine_tune_step(self: PruningSession, lr: float, timer: PhaseTimer):
     aborted = self._abort.is_set()
     if r.batches == 0:   # aborted before the first batch: nothing was fine-tuned
         return None, 0, aborted
-    if check is None or not check.recovered:
+    if not last or check.checked_at != r.batches:   # no recovery check measured the model as it ended
         last.append(self._measure_fine_tuned(timer))
     self.trigger.fine_tuned(last[-1].accuracy, last[-1].correct)
     return last[-1].accuracy, r.batches, aborted
 
 def _measure_fine_tuned(self: PruningSession, timer: PhaseTimer):
     "The fine-tuned model on the decision subset, its batch norms recalibrated first (when the config does): the trigger's next reference."
-    if self.recal_batches is not None:   # training left running statistics partly from before the prune
-        self._report("recalibrating")
-        with timer("recal"):
-            self._recalibrate()
+    self._recalibrate(None, timer)   # training left running statistics partly from before the prune
     self._report("evaluating")
     with timer("eval"), self._replaying(skip=False):
         return self.evaluate_decision()
@@ -536,27 +529,32 @@ def _run(self: PruningSession, progress: bool = False, on_step=None) -> list[Ste
         self.final_fine_tune()
     return self.records
 
-def _final_fine_tune(self: PruningSession, epochs: int | None = None, lr: float | None = None) -> float:
-    "Fine-tune the pruned model `epochs` passes, every layer trainable, the LR falling from `lr` (default `base`) to 0; returns the decision accuracy after."
+def _final_fine_tune(self: PruningSession, epochs: int | None = None, lr: float | None = None) -> float | None:
+    "Fine-tune the pruned model `epochs` passes, every layer trainable, the LR falling from `lr` (default `base`) to 0; returns the decision accuracy after (None if aborted)."
     self.setup()
     epochs = self.config.final_epochs if epochs is None else epochs
-    timer = PhaseTimer(self.device)
+    before, timer = self._checkpoint(), PhaseTimer(self.device)
     for p in self.model.parameters(): p.requires_grad_(True)
     optimizer = self._optimizer(self.model, lr or self.config.base)
     schedule = warmup_cosine(optimizer, epochs * len(self.finetune_batches), warmup_steps=1)
+    for cache in (self.decision_cache, self.recal_cache):
+        if cache is not None: cache.clear()
     self._report("fine-tuning", unit="final", batch=0, started=time.perf_counter())
     try:
         with timer("final"):
             for _ in range(epochs):
                 self._fine_tune_pass(self.model, None, self.finetune_batches, optimizer, scheduler=schedule,
                                      should_stop=self._should_stop, on_batch=lambda index, loss: self._report(batch=index + 1))
-        if self.recal_batches is not None:
-            with timer("recal"):
-                recalibrate_bn(self.model, self.recal_batches, self.config.recal_images, amp=self.config.amp)
-        with timer("eval"):
-            self.final_accuracy = self.decision_accuracy()
-    finally:
+        if self._abort.is_set():   # cut short: back to the model before the final passes, which a later run() does again
+            self._roll_back(before)
+            return None
         apply_freeze(self.model, self.freeze_plan)
+        self.final_accuracy = self._measure_fine_tuned(timer).accuracy
+    except BaseException as e:
+        self._roll_back(before)
+        e.add_note("ice_nb: the final fine-tuning was rolled back; the session is as it was before it")
+        raise
+    finally:
         for k, v in timer.seconds.items(): self.final_seconds[k] = self.final_seconds.get(k, 0.0) + v
         self._report("idle")
     if self.run_dir is not None: self.save_checkpoint()
@@ -575,12 +573,13 @@ def _seconds(self: PruningSession) -> dict:
     return total
 
 def _summary(self: PruningSession) -> dict:
-    "Where the run stands: steps, fine-tunes, accuracy, size reduction, time per phase."
+    "Where the run stands: steps, fine-tunes, decision accuracy now (after the final passes when they ran), size, time per phase."
     last = self.records[-1] if self.records else None
     return dict(steps=len(self.records), units=len(self.units) if self._ready else None,
                 fine_tuned=sum(r.fine_tuned for r in self.records),
                 dense_accuracy=self.dense.accuracy if self._ready else None,
-                accuracy=last.accuracy if last else None,
+                accuracy=self.final_accuracy if self.final_accuracy is not None else last.accuracy if last else None,
+                final_accuracy=self.final_accuracy,
                 params_kept=(last.params_after / self.dense.params) if last else 1.0,
                 macs_kept=(last.macs_after / self.dense.macs) if last else 1.0,
                 seconds=self.seconds(), total_seconds=sum(self.seconds().values()))
@@ -593,7 +592,7 @@ def _checkpoint(self: PruningSession) -> dict:
     cfg = asdict(self.config)
     cfg["ignored"] = list(cfg["ignored"])
     return dict(
-        format="ice_nb.checkpoint", version=1, model_spec=self.model_spec, ratio=self.ratio,
+        format="ice_nb.checkpoint", version=2, model_spec=self.model_spec, ratio=self.ratio,
         criterion=self.criterion if isinstance(self.criterion, str) else None, config=cfg,
         next_unit=self.next_unit, records=[asdict(r) for r in self.records], setup_seconds=self.setup_seconds,
         final_accuracy=self.final_accuracy, final_seconds=self.final_seconds,
@@ -631,7 +630,7 @@ def _resume(cls, run_dir: str | Path, data: ImageData, model: nn.Module | None =
         model = create_model_for(data, spec["name"], **spec["kwargs"])
     criterion = criterion if criterion is not None else ckpt["criterion"]
     if criterion is None: raise ValueError("this run used a custom criterion: pass it again as criterion=...")
-    cfg = dict(ckpt["config"]); cfg["ignored"] = tuple(cfg["ignored"])
+    cfg = _saved_config(ckpt)
     model = unwrap(model)
     try:
         model.load_state_dict(dense["state_dict"])
@@ -643,6 +642,14 @@ def _resume(cls, run_dir: str | Path, data: ImageData, model: nn.Module | None =
     if ckpt["freeze"] is not None: session.freeze_plan = FreezePlan(**ckpt["freeze"])
     session._restore(ckpt)
     return session
+
+def _saved_config(ckpt: dict) -> dict:
+    "The ICEConfig fields a checkpoint was written with; a version-1 file predates ice_nb's options, so they are off as they were."
+    cfg = dict(ckpt["config"], ignored=tuple(ckpt["config"]["ignored"]))
+    if ckpt.get("version", 1) < 2:
+        cfg = dict(recal_images=0, decision_z=0.0, reuse_prefix=False, recover_min_batches=cfg["check_every"]) | cfg
+        if cfg["recover_margin"] is None: cfg["recover_margin"] = cfg["thre"] / 2
+    return cfg
 
 def _restore(self: PruningSession, ckpt: dict):
     "Set up on the dense model (without probing again), then replay the pruning and load the state."

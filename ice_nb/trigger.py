@@ -112,12 +112,13 @@ class RecoveryCheck:
     min_batches: int = 5     # no check before this many batches
     recovered: bool = False
     checks: int = 0
+    checked_at: int = 0      # batches done at the last check
     last_accuracy: float | None = None
 
     def after_batch(self, index: int, loss: float = 0.0):
         done = index + 1
         if done < self.min_batches or (done - self.min_batches) % self.check_every: return
-        self.checks += 1
+        self.checks, self.checked_at = self.checks + 1, done
         self.last_accuracy = self.measure()
         self.recovered = self.target - self.last_accuracy < self.margin
 

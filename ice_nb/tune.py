@@ -172,6 +172,7 @@ def _run_session(self: AutoTuner, params: dict, trial=None) -> tuple[float, floa
     dense = session.dense.accuracy
     while not session.done:
         record = session.step()
+        if record.accuracy is None: continue   # nothing measured this step (no trigger, and its fine-tune cut at once)
         drop = dense - record.accuracy
         if trial is not None:
             if self.multi_objective:
