@@ -54,7 +54,7 @@ def _prune_alone(session: PruningSession, dense, unit: int, criterion_batches):
     cfg = session.config
     prune_unit(model, session.units.find_on(model)[unit], session.ratio, session.criterion, batches=criterion_batches,
                max_batches=cfg.criterion_batches, generator=torch.Generator().manual_seed(cfg.seed))
-    session._recalibrate(unit, model=model)
+    session._recalibrate(None, model=model)
     return model
 
 def measure_sensitivity(
@@ -71,7 +71,9 @@ def measure_sensitivity(
     batches = session.data.batches(chosen, cfg.batch_size, session.device, train=False, seed=0)
     criterion_batches = (session.data.batches(session.finetune_set, cfg.batch_size, session.device, train=False, seed=0)
                          if session.criterion in NEEDS_DATA else None)
-    reference = evaluate(copy.deepcopy(dense), batches, amp=cfg.amp).accuracy
+    reference_model = copy.deepcopy(dense)
+    session._recalibrate(None, model=reference_model)   # as the session measures the dense model, when it recalibrates
+    reference = evaluate(reference_model, batches, amp=cfg.amp).accuracy
     results = []
     for i, unit in enumerate(session.units):
         model = _prune_alone(session, dense, i, criterion_batches)

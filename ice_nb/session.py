@@ -71,8 +71,8 @@ class ICEConfig:
     recover_min_batches: int = 5      # until_recovered: no check before this many batches
     finetune_images: float | int = 1.0   # share (or count) of the training split per fine-tuning pass
     decision_images: float | int = 500   # validation images that decisions are made on (share or count)
-    decision_z: float = 2.0           # > 0: stop a decision once its paired drop is this many standard errors from thre
-    decision_min_images: int = 256    # ... but never on fewer images than this
+    decision_z: float = 1.5           # > 0: stop a decision once its paired drop is this many standard errors from thre
+    decision_min_images: int = 128    # ... but never on fewer images than this
     recal_images: int = 128           # re-estimate batch-norm statistics on this many training images after each prune (0: off)
     reuse_prefix: bool = True         # decisions and recalibration rerun only the network from the pruned unit on
     kd: bool = True                   # distil from the dense model while fine-tuning
@@ -261,6 +261,8 @@ def _setup(self: PruningSession):
     self.criterion_generator = torch.Generator().manual_seed(cfg.seed)
     with timer("measure"):
         macs, params = count_macs_and_params(self.model, self.example_input)
+    # statistics from the same images as every later recalibration, so that a prune's measured drop is the prune's
+    self._recalibrate(None, timer, upcoming=0)
     with timer("eval"):
         dense_eval = self.evaluate_decision()
     self.dense = _Dense(dense_eval.accuracy, params, macs, counted_conv_weights(self.model, cfg.lr_rule))
@@ -295,8 +297,9 @@ def _decision_accuracy(self: PruningSession) -> float:
     "Accuracy (%) of the current model on the decision subset of the validation split."
     return self.evaluate_decision().accuracy
 
-def _recalibrate(self: PruningSession, pruned: int | None, timer: PhaseTimer | None = None, model: nn.Module | None = None):
-    "When the config recalibrates: re-estimate batch-norm statistics from unit `pruned` on after its prune, or all of them after a fine-tune (None)."
+def _recalibrate(self: PruningSession, pruned: int | None, timer: PhaseTimer | None = None, model: nn.Module | None = None,
+                 upcoming: int | None = None):   # the unit pruned next (default: the one after the current step)
+    "When the config recalibrates: re-estimate batch-norm statistics from unit `pruned` on after its prune, or all of them (None)."
     if self.recal_batches is None: return
     model = self.model if model is None else model
     cache = self.recal_cache if model is self.model else None
@@ -307,7 +310,8 @@ def _recalibrate(self: PruningSession, pruned: int | None, timer: PhaseTimer | N
         norms = [bn for bn in batch_norms(model) if id(bn) not in inside]
         if cache is not None and cache.valid(model, before, len(self.recal_batches)): skip = before
     if timer is not None: self._report("recalibrating")
-    replay = cache.replay(model, skip, self._prefix_roots(self.next_unit + 1)) if cache is not None else nullcontext()
+    upcoming = self.next_unit + 1 if upcoming is None else upcoming
+    replay = cache.replay(model, skip, self._prefix_roots(upcoming)) if cache is not None else nullcontext()
     with (timer("recal") if timer is not None else nullcontext()), replay:
         recalibrate_bn(model, self.recal_batches, self.config.recal_images, amp=self.config.amp, norms=norms)
 

@@ -89,8 +89,8 @@ class SequentialDecision:
     "Read answers batch by batch; `True` (stop) once the paired drop is `z` standard errors from `thre`."
     paired: PairedDrop
     thre: float
-    z: float = 2.0
-    min_images: int = 256
+    z: float = 1.5
+    min_images: int = 128
 
     def __call__(self, correct: torch.Tensor) -> bool:
         self.paired.add(correct)
