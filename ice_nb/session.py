@@ -52,7 +52,7 @@ class ICEConfig:
     use_trigger: bool = True          # fine-tune only when the trigger fires
     use_freeze: bool = False          # freeze the layers the probe finds least-changing
     use_adaptive_lr: bool = False     # pruning-aware LR (else: `base` at every step)
-    thre: float = 3.0                 # trigger threshold, accuracy points
+    thre: float = 4.0                 # trigger threshold, accuracy points
     reference: str = "last"           # trigger reference: dense (paper) | last (after the last fine-tune)
     fr: float = 0.5                   # fraction of block convolutions to freeze
     freeze_score: str = "reference"   # reference | relative
