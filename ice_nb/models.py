@@ -4,9 +4,11 @@
 
 # %% auto #0
 __all__ = ['CIFAR_RESNET_DEPTHS', 'TORCHVISION_MODELS', 'PadShortcut', 'BasicBlock', 'CifarResNet', 'model_names', 'create_model',
-           'create_model_for']
+           'create_model_for', 'model_spec']
 
 # %% ../nbs/02_models.ipynb #e603505c
+import copy
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -140,6 +142,14 @@ def create_model(
     return _adapt_torchvision(model, name, num_classes, in_channels, small=image_size <= 64)
 
 def create_model_for(data, name: str, **kwargs) -> nn.Module:
-    "`create_model(name)` sized for an `ImageData`'s classes, channels and image size."
-    return create_model(name, num_classes=data.num_classes, in_channels=data.in_channels,
-                        image_size=data.image_size, **kwargs)
+    "`create_model(name)` sized for an `ImageData`'s classes, channels and image size; the model remembers how it was made."
+    model = create_model(name, num_classes=data.num_classes, in_channels=data.in_channels,
+                         image_size=data.image_size, **kwargs)
+    # a checkpoint holds the weights, so a rebuild never needs torchvision's download again
+    model.ice_nb_spec = dict(name=name, kwargs={k: v for k, v in kwargs.items() if k != "pretrained"})
+    return model
+
+def model_spec(model: nn.Module) -> dict | None:
+    "How `create_model_for` (or `pretrain`) made `model`: {name, kwargs}; None for a model made another way."
+    spec = getattr(model, "ice_nb_spec", None)
+    return copy.deepcopy(spec) if isinstance(spec, dict) else None

@@ -254,6 +254,7 @@ class ICEPanel:
         self._thread, self._busy, self._lock, self._draw_lock = None, None, threading.Lock(), threading.Lock()
         self._open_next = None   # the plot an action asks to open when it ends
         self._phase, self._phase_since, self._shown = "idle", 0.0, 0.0
+        self._paused_at = None   # when the session confirmed a pause
         self.plots = [name for name in PLOTS if name != "tuning" or tuner is not None]
         self._stale = set(self.plots)   # plots to draw again when their tab is opened
         self._make_widgets()
@@ -337,6 +338,7 @@ def _attach(self: ICEPanel, session: PruningSession):
 def _refresh(self: ICEPanel):
     "Bring buttons, bars and plots up to date with the session."
     self._update_buttons()
+    if self._busy is None: self.step_bar.value, self.step_label.value = 0, ""   # no step under way
     self._show_sweep()
     self._stale = set(self.plots)
     name, self._open_next = self._open_next, None
@@ -358,6 +360,12 @@ ICEPanel._attach, ICEPanel._refresh, ICEPanel._update_buttons = _attach, _refres
 # %% ../nbs/31_panel.ipynb #61e6dd86
 def _on_progress(self: ICEPanel, session: PruningSession):
     p, now = session.progress, time.perf_counter()
+    if p.phase == "paused":   # the session waits between two batches or steps
+        self._paused_at = now
+        self.status.value = "paused: Continue or Abort"
+        return
+    if self._paused_at is not None:   # back from a pause, which does not count in the time left
+        self._phase_since, self._paused_at = self._phase_since + now - self._paused_at, None
     if p.phase != self._phase: self._phase, self._phase_since = p.phase, now
     elif now - self._shown < 0.1 and p.batch < p.batches: return
     self._shown = now
@@ -467,8 +475,11 @@ def _on_run(self: ICEPanel, _=None):
     def run():
         self.session.rearm()
         records = self.session.run(on_step=self._after_step)
-        s = self.session.summary()
-        end = "all units pruned" if self.session.done else f"stopped after step {len(records)}"
+        session, s = self.session, self.session.summary()
+        last = (session.records or [None])[-1]
+        end = (f"aborted in step {last.step + 1}" if session.aborted and last is not None and last.aborted else
+               f"aborted after step {len(session.records)}" if session.aborted else
+               "all units pruned" if session.done else f"stopped after step {len(records)}")
         accuracy = "not measured" if s["accuracy"] is None else f"{s['accuracy']:.1f} %"
         return (f"{end}: {s['steps']} steps, {s['fine_tuned']} fine-tuned, accuracy {accuracy} "
                 f"(dense {s['dense_accuracy']:.1f} %), {s['macs_kept']:.0%} of the MACs kept") if records else end
@@ -480,7 +491,7 @@ def _on_pause(self: ICEPanel, _=None):
         self.status.value = f"{self._busy or 'run'} continues"
     else:
         self.session.pause()
-        self.status.value = "pausing at the next fine-tuning batch or step: Continue or Abort"
+        self.status.value = "pausing at the next fine-tuning batch or step…"
     self._update_buttons()
 
 def _on_abort(self: ICEPanel, _=None):
@@ -509,8 +520,9 @@ def _load(self: ICEPanel, folder: Path) -> PruningSession:
     elif self.dense is not None:
         model = copy.deepcopy(self.dense)
     else:
-        raise ValueError(f"the run in {folder} started from a model object: give the panel a fresh dense model, "
-                         "ICEPanel(session, dense=model), to load it")
+        raise ValueError(f"the run in {folder} started from a model that ice_nb did not build (pretrain and create_model_for "
+                         "models rebuild themselves): give the panel a fresh instance of that model's class, "
+                         "ICEPanel(session, dense=MyModel()), then Load again")
     return PruningSession.resume(folder, self.session.data, model=model, device=self.session.device)
 
 def _on_save(self: ICEPanel, _=None):

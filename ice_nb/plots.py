@@ -168,6 +168,8 @@ def plot_timeline(
     ax.plot(steps, [r.accuracy for r in records], "-", color="C0", label="end of step")
     tuned = [r for r in records if r.fine_tuned]
     ax.plot([r.step + 1 for r in tuned], [r.acc_finetuned for r in tuned], "^", color="C0", ls="none", label="fine-tuned")
+    for i, r in enumerate(r for r in records if r.aborted):   # a step cut short by Abort
+        ax.axvline(r.step + 1, color="C3", ls=":", lw=1.5, label="aborted" if i == 0 else None)
     if session.final_accuracy is not None:
         ax.plot([len(records)], [session.final_accuracy], "*", color="C2", ms=10, ls="none", label="after the final passes")
     if records:

@@ -25,7 +25,7 @@ from .data import Batches, ImageData, subset
 from .depgraph import count_macs_and_params, pruning_history, unwrap
 from .freeze import FreezePlan, FreezePlanner, apply_freeze, frozen_fraction
 from .lr import counted_conv_weights, pruning_aware_lr, remaining_fraction
-from .models import create_model_for
+from .models import create_model_for, model_spec
 from .prefix import PrefixCache, execution_order, prefix_roots
 from .recalibrate import batch_norms, recalibrate_bn
 from .train import (PhaseTimer, atomic_save, check_batch, dense_file, evaluate, remove_stale_writes, seed_everything,
@@ -180,6 +180,7 @@ class PruningSession:
         device="auto",
         run_dir: str | Path | None = None,  # write dense.pt and a checkpoint after every step here
         model_kwargs: dict | None = None,   # create_model arguments when `model` is a name
+        overwrite: bool = False,            # `run_dir` holds a run already: start over in it, replacing its files
     ):
         if not isinstance(data, ImageData):
             raise TypeError(f"data must be an ImageData (from ice_nb.data.load_data), got {type(data).__name__}")
@@ -191,7 +192,12 @@ class PruningSession:
         self.data, self.ratio, self.criterion = data, float(ratio), criterion
         self.device = resolve_device(device) if isinstance(device, str) else torch.device(device)
         self.run_dir = Path(run_dir) if run_dir is not None else None
-        self.model_spec = dict(name=model, kwargs=dict(model_kwargs or {})) if isinstance(model, str) else None
+        if self.run_dir is not None and not overwrite and (self.run_dir / "checkpoint.pt").exists():
+            raise FileExistsError(f"{self.run_dir} holds a pruning run already: continue it with PruningSession.resume"
+                                  f"({str(self.run_dir)!r}, data), start over in it with overwrite=True, or choose another run_dir")
+        self._new_run_dir = self.run_dir is not None   # its dense.pt is written at set-up (resume keeps the saved one)
+        self.model_spec = (dict(name=model, kwargs=dict(model_kwargs or {})) if isinstance(model, str)
+                           else model_spec(unwrap(model)) if isinstance(model, nn.Module) else None)
         if isinstance(model, str):
             seed_everything(self.config.seed)
             model = create_model_for(data, model, **(model_kwargs or {}))
@@ -212,6 +218,7 @@ class PruningSession:
         self.freeze_plan: FreezePlan | None = None
         self.trigger = FineTuneTrigger(self.config.thre, self.config.reference)
         self._paused, self._abort = threading.Event(), threading.Event()
+        self.paused_seconds = 0.0   # time spent paused, left out of every phase's seconds
         self._ready = False
         self._unfinished_rollback: dict | None = None   # a rollback cut short by a second failure
         self.progress = Progress()
@@ -243,7 +250,7 @@ def _setup(self: PruningSession):
     cfg, data = self.config, self.data
     self._report("setup", started=time.perf_counter())
     if self.run_dir is not None: remove_stale_writes(self.run_dir)
-    timer = PhaseTimer(self.device)
+    timer = self._timer()
     self.example_input = torch.zeros(1, data.in_channels, data.image_size, data.image_size, device=self.device)
     check_batch(self.model, self.example_input)   # the data's channels fit the model, before any tracing
     self.dense_model = copy.deepcopy(self.model).eval()   # the KD teacher, and where a rolled-back step restarts
@@ -278,9 +285,10 @@ def _setup(self: PruningSession):
     self.setup_seconds = timer.seconds
     self._ready = True
     self._report("idle")
-    if self.run_dir is not None and not (self.run_dir / "dense.pt").exists():
+    if self.run_dir is not None and (self._new_run_dir or not (self.run_dir / "dense.pt").exists()):
         spec = self.model_spec or dict(name=None, kwargs={})
         atomic_save(dense_file(self.dense_model, spec["name"], spec["kwargs"], {}), self.run_dir / "dense.pt")
+        self._new_run_dir = False
 
 def _at_most(dataset, size, seed: int):
     "A seeded subset of `size` (a share or a count), or all of `dataset` when the count exceeds it."
@@ -352,9 +360,19 @@ PruningSession._optimizer, PruningSession._fine_tune_pass, PruningSession._probe
 
 # %% ../nbs/16_session.ipynb #368fba8d
 def _should_stop(self: PruningSession) -> bool:
-    while self._paused.is_set() and not self._abort.is_set():
-        time.sleep(0.05)
+    "Wait here while paused (the listeners hear `paused`, then the phase again); True once aborted."
+    if self._paused.is_set() and not self._abort.is_set():
+        phase, start = self.progress.phase, time.perf_counter()
+        self._report("paused")
+        while self._paused.is_set() and not self._abort.is_set():
+            time.sleep(0.05)
+        self.paused_seconds += time.perf_counter() - start
+        self._report(phase)
     return self._abort.is_set()
+
+def _timer(self: PruningSession) -> PhaseTimer:
+    "A PhaseTimer that leaves out the time spent paused."
+    return PhaseTimer(self.device, paused=lambda: self.paused_seconds)
 
 def _request_pause(self: PruningSession): self._paused.set()
 def _resume_running(self: PruningSession): self._paused.clear()
@@ -365,6 +383,8 @@ def _rearm(self: PruningSession):
     self._abort.clear()
 
 PruningSession._should_stop, PruningSession.pause, PruningSession.abort = _should_stop, _request_pause, _request_abort
+PruningSession._timer = _timer
+PruningSession.aborted = property(lambda self: self._abort.is_set())
 PruningSession.resume_running, PruningSession.rearm = _resume_running, _rearm
 PruningSession.ready = property(lambda self: self._ready)
 PruningSession.paused = property(lambda self: self._paused.is_set())
@@ -413,7 +433,7 @@ def _roll_back(self: PruningSession, ckpt: dict):
         raise
 
 def _prune_next(self: PruningSession) -> StepRecord:
-    cfg, timer = self.config, PhaseTimer(self.device)
+    cfg, timer = self.config, self._timer()
     unit = self.units[self.next_unit]
     before = sum(p.numel() for p in self.model.parameters())
     macs_before = self.records[-1].macs_after if self.records else self.dense.macs
@@ -474,7 +494,7 @@ def _replaying(self: PruningSession, skip: bool):
 def _fine_tune_step(self: PruningSession, lr: float, timer: PhaseTimer):
     "Fine-tune after a prune (one pass, or until recovered); returns (accuracy after or None, batches, aborted)."
     cfg = self.config
-    check, checks, last = None, PhaseTimer(self.device), []
+    check, checks, last = None, self._timer(), []
     if cfg.budget == "until_recovered":
         def measure() -> float:
             last.append(self._measure_fine_tuned(checks))
@@ -537,7 +557,7 @@ def _final_fine_tune(self: PruningSession, epochs: int | None = None, lr: float 
     "Fine-tune the pruned model `epochs` passes, every layer trainable, the LR falling from `lr` (default `base`) to 0; returns the decision accuracy after (None if aborted)."
     self.setup()
     epochs = self.config.final_epochs if epochs is None else epochs
-    before, timer = self._checkpoint(), PhaseTimer(self.device)
+    before, timer = self._checkpoint(), self._timer()
     for p in self.model.parameters(): p.requires_grad_(True)
     optimizer = self._optimizer(self.model, lr or self.config.base)
     schedule = warmup_cosine(optimizer, epochs * len(self.finetune_batches), warmup_steps=1)
@@ -641,7 +661,8 @@ def _resume(cls, run_dir: str | Path, data: ImageData, model: nn.Module | None =
     except RuntimeError as e:
         raise CheckpointError(f"{run_dir}/dense.pt does not fit this model ({str(e).splitlines()[0][:160]}); "
                               "pass a fresh instance of the architecture the run started from") from None
-    session = cls(model, data, ckpt["ratio"], criterion, ICEConfig(**cfg), device=device, run_dir=run_dir)
+    session = cls(model, data, ckpt["ratio"], criterion, ICEConfig(**cfg), device=device, run_dir=run_dir, overwrite=True)
+    session._new_run_dir = False
     session.model_spec = ckpt["model_spec"]
     if ckpt["freeze"] is not None: session.freeze_plan = FreezePlan(**ckpt["freeze"])
     session._restore(ckpt)

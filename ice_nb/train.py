@@ -54,19 +54,20 @@ def synchronize(device: torch.device):
     if device.type == "cuda": torch.cuda.synchronize(device)
 
 class PhaseTimer:
-    "Seconds per phase, read after synchronising `device`."
-    def __init__(self, device="cpu"):
-        self.device, self.seconds = torch.device(device), {}
+    "Seconds per phase, read after synchronising `device`; time spent paused (as `paused()` counts it) is left out."
+    def __init__(self, device="cpu", paused=None):   # paused: callable -> seconds paused so far
+        self.device, self.seconds, self.paused = torch.device(device), {}, paused or (lambda: 0.0)
 
     @contextmanager
     def __call__(self, phase: str):
         synchronize(self.device)
-        start = time.perf_counter()
+        start, paused_before = time.perf_counter(), self.paused()
         try:
             yield
         finally:
             synchronize(self.device)
-            self.seconds[phase] = self.seconds.get(phase, 0.0) + time.perf_counter() - start
+            elapsed = time.perf_counter() - start - (self.paused() - paused_before)
+            self.seconds[phase] = self.seconds.get(phase, 0.0) + elapsed
 
     def total(self) -> float: return sum(self.seconds.values())
 

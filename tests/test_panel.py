@@ -51,7 +51,7 @@ def test_abort_during_a_run_stops_between_batches(data):
     panel.session.listeners.remove(abort_after_first_batch)
     records = panel.session.records
     assert [(r.aborted, r.finetune_batches) for r in records] == [(True, 1)]
-    assert panel.status.value.startswith("stopped after step 1") and not panel.buttons["run"].disabled
+    assert panel.status.value.startswith("aborted in step 1") and not panel.buttons["run"].disabled
     click(panel, "step")
     assert [(r.aborted, r.finetune_batches) for r in panel.session.records[1:]] == [(False, 3)]
 
