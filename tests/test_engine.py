@@ -6,7 +6,7 @@ import torch
 
 from ice_nb.checkpoint import load_pruned, save_pruned
 from ice_nb.data import load_data
-from ice_nb.models import create_model_for
+from ice_nb.models import create_model, create_model_for
 from ice_nb.session import ICEConfig, PruningSession
 
 
@@ -50,14 +50,14 @@ def test_group_granularity_prunes_residual_channels(data):
     assert stage2[0].conv2.out_channels == stage2[1].conv2.out_channels == stage2[2].conv1.in_channels == 16
 
 
-def test_resume_of_a_model_object_needs_the_model(data, tmp_path):
+def test_resume_of_a_model_built_by_hand_needs_the_model(data, tmp_path):
     torch.manual_seed(0)
-    model = create_model_for(data, "resnet20")
+    model = create_model("resnet20")   # sized by hand: it does not remember which data it was made for
     session = PruningSession(copy.deepcopy(model), data, ratio=0.5, config=small_config(use_freeze=False), device="cpu", run_dir=tmp_path)
     session.step()
     with pytest.raises(ValueError, match="fresh instance"):
         PruningSession.resume(tmp_path, data, device="cpu")
-    resumed = PruningSession.resume(tmp_path, data, model=create_model_for(data, "resnet20"), device="cpu")
+    resumed = PruningSession.resume(tmp_path, data, model=create_model("resnet20"), device="cpu")
     assert resumed.next_unit == 1 and resumed.records[0].unit == "layer1.0"
     with pytest.raises(Exception, match="does not fit"):
         PruningSession.resume(tmp_path, data, model=create_model_for(data, "resnet56"), device="cpu")
