@@ -168,6 +168,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                               'ice_nb.panel._load': ('panel.html#_load', 'ice_nb/panel.py'),
                               'ice_nb.panel._lr': ('panel.html#_lr', 'ice_nb/panel.py'),
                               'ice_nb.panel._make_widgets': ('panel.html#_make_widgets', 'ice_nb/panel.py'),
+                              'ice_nb.panel._model_name': ('panel.html#_model_name', 'ice_nb/panel.py'),
                               'ice_nb.panel._next_run_dir': ('panel.html#_next_run_dir', 'ice_nb/panel.py'),
                               'ice_nb.panel._on_abort': ('panel.html#_on_abort', 'ice_nb/panel.py'),
                               'ice_nb.panel._on_build': ('panel.html#_on_build', 'ice_nb/panel.py'),

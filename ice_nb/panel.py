@@ -216,7 +216,9 @@ def _freezing(panel, fig):
 def _sensitivity(panel, fig):
     if panel.sensitivity is None: return "press 'Measure sensitivity': each unit pruned alone, its accuracy drop measured"
     fig.set_size_inches(7.5, max(3.4, 0.9 + 0.32 * len(panel.sensitivity)))
-    plot_sensitivity(panel.sensitivity, ax=fig.add_subplot())
+    s = panel.session
+    plot_sensitivity(panel.sensitivity, ax=fig.add_subplot(), thre=s.config.thre if s.config.use_trigger else None,
+                     model=f"the dense {_model_name(s)} on {s.data.name}")
 
 def _lr(panel, fig):
     records = panel.session.records
@@ -314,10 +316,13 @@ def _make_widgets(self: ICEPanel):
                                widgets.HBox([self.step_bar, self.step_label]), widgets.HBox([self.sweep_bar, self.sweep_label]),
                                self.status, self.error_area, self.tabs])
 
+def _model_name(session: PruningSession) -> str:
+    "The session's model by the name it was made with (resnet56), else by its class."
+    return session.model_spec["name"] if session.model_spec is not None else type(session.model).__name__
+
 def _header(session: PruningSession) -> str:
     "HTML naming what the session prunes, how, and where."
-    spec, cfg = session.model_spec, session.config
-    model = spec["name"] if spec is not None else type(session.model).__name__
+    cfg, model = session.config, _model_name(session)
     criterion = session.criterion if isinstance(session.criterion, str) else getattr(session.criterion, "__name__", "custom")
     return (f"<b>{html.escape(model)}</b> on {html.escape(session.data.name)} · ratio {session.ratio:g} · "
             f"{html.escape(criterion)} · {cfg.granularity} · <b>{pipeline_name(cfg)}</b> (thre {cfg.thre:g}, fr {cfg.fr:g}, "

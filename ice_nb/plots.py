@@ -84,23 +84,30 @@ def measure_sensitivity(
 
 # %% ../nbs/30_plots.ipynb #5eca7141
 def plot_sensitivity(
-    results: list,   # `Sensitivity` entries, from `measure_sensitivity`
-    ax=None,         # matplotlib Axes to draw into (default: a new figure)
+    results: list,             # `Sensitivity` entries, from `measure_sensitivity`
+    ax=None,                   # matplotlib Axes to draw into (default: a new figure)
+    thre: float | None = None,  # the trigger threshold, drawn as a line (e.g. session.config.thre)
+    model: str | None = None,   # what was measured, for the title (e.g. "resnet56 on fashion_mnist")
 ):
     "Horizontal bars of the accuracy drop of each unit pruned alone, sorted by drop; returns the Figure."
     if not results or not all(isinstance(r, Sensitivity) for r in results):
         raise ValueError("results must be a non-empty list of Sensitivity, from measure_sensitivity(session)")
     ranked = sorted(results, key=lambda r: r.drop)
-    ax = _axes(ax, (6.4, 0.9 + 0.32 * len(ranked)))
+    ax = _axes(ax, (7.5, 1.2 + 0.32 * len(ranked)))
     bars = ax.barh(range(len(ranked)), [r.drop for r in ranked], color="C3", label="accuracy drop")
     ax.set_yticks(range(len(ranked)), [r.unit for r in ranked])
     for bar, r in zip(bars, ranked):
-        ax.annotate(f" params {r.params_share:.0%} · MACs {r.macs_share:.0%}", (max(r.drop, 0), bar.get_y() + bar.get_height() / 2),
-                    va="center", fontsize=8)
+        ax.annotate(f" −{r.params_share:.0%} params, −{r.macs_share:.0%} MACs",
+                    (max(r.drop, 0), bar.get_y() + bar.get_height() / 2), va="center", fontsize=8)
     ax.axvline(0, color="k", lw=0.8)
-    ax.set_xlabel("accuracy drop (points) when only this unit is pruned")
-    ax.set_title("Sensitivity of each unit")
-    ax.margins(x=0.35)
+    if thre is not None:
+        ax.axvline(thre, color="C2", ls="--", lw=1.2, label=f"thre {thre:g}: a step that costs more is fine-tuned")
+        ax.legend(fontsize=8, loc="lower right")   # the small drops sit at the bottom, left
+    right = max([r.drop for r in ranked] + [thre or 0, 0.1])
+    ax.set_xlim(min(0, *(r.drop for r in ranked)) - 0.05 * right, 1.7 * right)   # room for the notes right of the bars
+    ax.set_xlabel("accuracy drop (points) when only this unit is pruned\n"
+                  "(−params, −MACs: the share of the dense model's that the unit's pruning removes)")
+    ax.set_title("Sensitivity of each unit" + (f": {model}" if model else ""))
     return ax.figure
 
 # %% ../nbs/30_plots.ipynb #f90e44b5
@@ -121,7 +128,7 @@ def plot_freezing(
     ax.set_xticks(range(len(layers)), layers, rotation=90, fontsize=7)
     ax.set_ylabel("change score in the probe")
     ax.set_title(f"Freezing: {len(plan.frozen)} of {len(layers)} convolutions frozen (fr = {plan.fr})")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))   # beside the bars, never over one
     return ax.figure
 
 # %% ../nbs/30_plots.ipynb #5926d21f
