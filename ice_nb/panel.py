@@ -205,6 +205,7 @@ def message_figure(text: str) -> Figure:
 
 def _timeline(panel, fig):
     if not panel.session.records and not panel.session.ready: return "no steps yet: press Probe, Step or Run"
+    fig.set_size_inches(10, 4.4)   # unit names below, the legend on the right
     plot_timeline(panel.session, ax=fig.add_subplot())
 
 def _freezing(panel, fig):

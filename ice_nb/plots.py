@@ -161,7 +161,7 @@ def plot_timeline(
 ):
     "Accuracy after pruning and after fine-tuning per step, the trigger band, and parameters / MACs left."
     _check_session(session)
-    ax = _axes(ax, (7.2, 3.8))
+    ax = _axes(ax, (9.5, 4.2))
     size = _twin(ax)
     s, records = session.summary(), session.records
     steps = [r.step + 1 for r in records]
@@ -169,6 +169,8 @@ def plot_timeline(
         if session.config.use_trigger: _trigger_band(ax, session, s["units"])
         ax.axhline(s["dense_accuracy"], color="k", lw=0.8, ls=":", label="dense")
         ax.set_xlim(0.5, s["units"] + 0.5)
+        ax.set_xticks(range(1, s["units"] + 1), [unit.name for unit in session.units], rotation=90,
+                      fontsize=7 if s["units"] <= 30 else 5)   # the unit each step prunes
     measured = [r for r in records if r.acc_pruned is not None]   # without a trigger nothing is measured after a prune
     recal = " (batch norms recalibrated)" if session.config.recal_images else ""
     ax.plot([r.step + 1 for r in measured], [r.acc_pruned for r in measured], "o-", color="C3", ms=3, label=f"after pruning{recal}")
@@ -184,12 +186,12 @@ def plot_timeline(
         size.plot(steps, [100 * r.macs_after / session.dense.macs for r in records], ":", marker=".", color="C5", label="MACs left")
     size.set_ylim(0, 105)
     size.set_ylabel("% of dense left")
-    ax.set_xlabel("step (units pruned)")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("unit pruned at each step" if s["units"] is not None else "step")
+    if s["units"] is None: ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("decision accuracy (%)")
     ax.set_title(f"Timeline: {len(records)} of {len(session.units) if session.ready else '?'} units pruned, {len(tuned)} fine-tuned")
     handles = ax.get_legend_handles_labels()[0] + size.get_legend_handles_labels()[0]
-    ax.legend(handles=handles, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=4)
+    ax.legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.1, 1))   # right of both axes, off the data
     return ax.figure
 
 # %% ../nbs/30_plots.ipynb #b3bb3f7c
