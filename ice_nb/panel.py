@@ -298,7 +298,8 @@ _BUTTONS = dict(  # name -> (label, icon, tooltip)
 
 def _make_widgets(self: ICEPanel):
     names = [n for n in _BUTTONS if n != "build" or self.form is not None]
-    self.buttons = {n: widgets.Button(description=_BUTTONS[n][0], icon=_BUTTONS[n][1], tooltip=_BUTTONS[n][2]) for n in names}
+    self.buttons = {n: widgets.Button(description=_BUTTONS[n][0], icon=_BUTTONS[n][1], tooltip=_BUTTONS[n][2],
+                                      layout=widgets.Layout(width="auto")) for n in names}   # no label cut short
     for n, b in self.buttons.items(): b.on_click(getattr(self, f"_on_{n}"))
     self.header, self.status, self.error_area = widgets.HTML(), widgets.HTML(), widgets.HTML()
     self.folder = widgets.Text(description="folder", placeholder="runs/panel")

@@ -243,6 +243,7 @@ def _stack_steps(ax, session: PruningSession):
         ax.bar(range(len(tables)), heights, bottom=bottom, color=_colour(phase), label=PHASE_NAMES.get(phase, phase))
         bottom += heights
     ax.set_xticks(range(len(tables)), ["set-up"] + [str(r.step + 1) for r in session.records] + ["final"] * len(final))
+    ax.set_ylim(0, max(bottom.max(), 1e-3) * 1.08)   # the tallest bar whole, with room above it
     ax.set_xlabel("step")
     ax.set_ylabel("seconds")
     ax.set_title(f"Time per step: {bottom.sum():.1f} s in all")
