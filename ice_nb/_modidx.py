@@ -259,6 +259,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                 'ice_nb.session._final_fine_tune': ('session.html#_final_fine_tune', 'ice_nb/session.py'),
                                 'ice_nb.session._fine_tune_pass': ('session.html#_fine_tune_pass', 'ice_nb/session.py'),
                                 'ice_nb.session._fine_tune_step': ('session.html#_fine_tune_step', 'ice_nb/session.py'),
+                                'ice_nb.session._forget_prefixes': ('session.html#_forget_prefixes', 'ice_nb/session.py'),
                                 'ice_nb.session._measure_fine_tuned': ('session.html#_measure_fine_tuned', 'ice_nb/session.py'),
                                 'ice_nb.session._optimizer': ('session.html#_optimizer', 'ice_nb/session.py'),
                                 'ice_nb.session._prefix_roots': ('session.html#_prefix_roots', 'ice_nb/session.py'),

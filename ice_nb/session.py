@@ -481,6 +481,11 @@ def _decide(self: PruningSession) -> tuple[float, float, int]:
         r = self.evaluate_decision(on_batch=on_batch)
     return trigger.reference_accuracy - paired.drop, paired.drop, r.images
 
+def _forget_prefixes(self: PruningSession):
+    "Drop the recorded prefixes before training, which changes everything they were made from."
+    for cache in (self.decision_cache, self.recal_cache):
+        if cache is not None: cache.clear()
+
 @contextmanager
 def _replaying(self: PruningSession, skip: bool):
     "Inside, decision evaluations run from the recorded prefix of the unit just pruned (with `skip`) and record the next unit's."
@@ -505,8 +510,7 @@ def _fine_tune_step(self: PruningSession, lr: float, timer: PhaseTimer):
     def on_batch(index: int, loss: float):
         if check is not None: check.after_batch(index, loss)
         self._report("fine-tuning", batch=index + 1)
-    for cache in (self.decision_cache, self.recal_cache):
-        if cache is not None: cache.clear()   # training changes everything the records were made from
+    self._forget_prefixes()
     self._report("fine-tuning")
     with timer("finetune"):
         r = self._fine_tune_pass(self.model, lr, self.finetune_batches, should_stop=stop, on_batch=on_batch)
@@ -530,6 +534,7 @@ def _measure_fine_tuned(self: PruningSession, timer: PhaseTimer):
 
 PruningSession.step, PruningSession._roll_back = _step, _roll_back
 PruningSession._prune_next, PruningSession._decide, PruningSession._replaying = _prune_next, _decide, _replaying
+PruningSession._forget_prefixes = _forget_prefixes
 PruningSession._fine_tune_step, PruningSession._measure_fine_tuned = _fine_tune_step, _measure_fine_tuned
 
 # %% ../nbs/16_session.ipynb #2285f352
@@ -561,8 +566,7 @@ def _final_fine_tune(self: PruningSession, epochs: int | None = None, lr: float 
     for p in self.model.parameters(): p.requires_grad_(True)
     optimizer = self._optimizer(self.model, lr or self.config.base)
     schedule = warmup_cosine(optimizer, epochs * len(self.finetune_batches), warmup_steps=1)
-    for cache in (self.decision_cache, self.recal_cache):
-        if cache is not None: cache.clear()
+    self._forget_prefixes()
     self._report("fine-tuning", unit="final", batch=0, started=time.perf_counter())
     try:
         with timer("final"):
