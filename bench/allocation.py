@@ -1,0 +1,66 @@
+"""Per-unit ratios from sensitivity against the uniform ratio, at the same MACs kept.
+
+Runs ice_nb's pipeline on the quick benchmark's setting (ResNet-56, Fashion-MNIST) twice per seed:
+every unit at the preset's ratio (0.6), then with the ratios that `allocate_ratios` chooses from a
+sensitivity measurement (each unit pruned alone at 0.6) to keep the same share of the MACs. Prints,
+side by side, test accuracy, MACs and params kept, steps fine-tuned and seconds; the allocated run's
+seconds include its sensitivity measurement.
+
+    python bench/allocation.py --seeds 0 1
+"""
+import copy
+import time
+
+from common import bench_parser, dense_model
+from ice_nb.bench import PRESETS
+from ice_nb.sensitivity import allocate_ratios, measure_sensitivity
+from ice_nb.session import ICEConfig, PruningSession
+from ice_nb.train import seed_everything
+
+
+def run(dense, data, preset, config, device, ratios_from=None):
+    "(session, seconds): a run at the preset's ratio, or with ratios allocated for `ratios_from` of the MACs kept."
+    seed_everything(config.seed)
+    session = PruningSession(copy.deepcopy(dense), data, preset.ratio, preset.criterion, config, device=device)
+    start = time.perf_counter()
+    if ratios_from is not None:
+        sensitivity = measure_sensitivity(session, images=ratios_from["images"])
+        session.set_ratios(allocate_ratios(sensitivity, macs_kept=ratios_from["macs_kept"]))
+    session.run()
+    return session, time.perf_counter() - start
+
+
+def main():
+    settings, parser = bench_parser(__doc__)
+    parser.set_defaults(model="resnet56")
+    parser.add_argument("--epochs", type=int, default=2, help="pretraining epochs of the dense model (cached)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--images", type=int, default=500, help="decision images of the sensitivity measurement")
+    args = parser.parse_args()
+    preset = PRESETS["quick"]
+    data, dense, _ = dense_model(args.model, args.data, args.epochs, args.device, settings)
+    print(f"{args.model} on {args.data}, ice_nb's pipeline, {preset.finetune_images} images per fine-tune\n")
+    print("| seed | ratios | seconds | fine-tuned | MACs kept | params kept | test acc. |")
+    print("|---|---|---|---|---|---|---|")
+    gaps = []
+    for seed in args.seeds:
+        config = ICEConfig(finetune_images=preset.finetune_images, decision_images=preset.decision_images, seed=seed)
+        rows = {}
+        uniform, rows["uniform"] = run(dense, data, preset, config, args.device)
+        target = uniform.summary()["macs_kept"]
+        allocated, rows["allocated"] = run(dense, data, preset, config, args.device, dict(macs_kept=target, images=args.images))
+        accuracy = {}
+        for name, session in (("uniform", uniform), ("allocated", allocated)):
+            s, accuracy[name] = session.summary(), session.evaluate_test()
+            low, high = min(session.ratios.values()), max(session.ratios.values())
+            label = f"{preset.ratio} for all" if name == "uniform" else f"allocated, {low:.2f} to {high:.2f}"
+            print(f"| {seed} | {label} | {rows[name]:.1f} | {s['fine_tuned']}/{s['steps']} | {s['macs_kept']:.1%} | "
+                  f"{s['params_kept']:.1%} | {accuracy[name]:.2f} % |", flush=True)
+        gaps.append((accuracy["allocated"] - accuracy["uniform"], rows["allocated"] / rows["uniform"]))
+    for seed, (gap, time_ratio) in zip(args.seeds, gaps):
+        print(f"seed {seed}: allocated - uniform = {gap:+.2f} points test accuracy, seconds allocated / uniform = {time_ratio:.2f}")
+
+
+if __name__ == "__main__":
+    main()
