@@ -4,12 +4,15 @@ Runs ice_nb's pipeline on the quick benchmark's setting (ResNet-56, Fashion-MNIS
 every unit at the preset's ratio (0.6), then with the ratios that `allocate_ratios` chooses from a
 sensitivity measurement (each unit pruned alone at 0.6) to keep the same share of the MACs. Prints,
 side by side, test accuracy, MACs and params kept, steps fine-tuned and seconds; the allocated run's
-seconds include its sensitivity measurement.
+seconds include its sensitivity measurement. A third run gives the uniform ratio the same time budget:
+as many more final fine-tuning passes as the allocated run's extra seconds pay for.
 
     python bench/allocation.py --seeds 0 1
 """
 import copy
+import math
 import time
+from dataclasses import replace
 
 from common import bench_parser, dense_model
 from ice_nb.bench import PRESETS
@@ -37,8 +40,10 @@ def main():
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--images", type=int, default=500, help="decision images of the sensitivity measurement")
+    parser.add_argument("--finetune-images", type=int, help="images per fine-tuning pass (default: the quick preset's)")
     args = parser.parse_args()
     preset = PRESETS["quick"]
+    if args.finetune_images: preset = replace(preset, finetune_images=args.finetune_images)
     data, dense, _ = dense_model(args.model, args.data, args.epochs, args.device, settings)
     print(f"{args.model} on {args.data}, ice_nb's pipeline, {preset.finetune_images} images per fine-tune\n")
     print("| seed | ratios | seconds | fine-tuned | MACs kept | params kept | test acc. |")
@@ -50,16 +55,21 @@ def main():
         uniform, rows["uniform"] = run(dense, data, preset, config, args.device)
         target = uniform.summary()["macs_kept"]
         allocated, rows["allocated"] = run(dense, data, preset, config, args.device, dict(macs_kept=target, images=args.images))
-        accuracy = {}
-        for name, session in (("uniform", uniform), ("allocated", allocated)):
+        per_pass = uniform.final_seconds["final"] / config.final_epochs
+        extra = max(0, math.ceil((rows["allocated"] - rows["uniform"]) / per_pass))
+        longer, rows["longer"] = run(dense, data, preset, replace(config, final_epochs=config.final_epochs + extra), args.device)
+        accuracy, labels = {}, {"uniform": f"{preset.ratio} for all", "longer": f"{preset.ratio} for all, {extra} more final passes"}
+        for name, session in (("uniform", uniform), ("allocated", allocated), ("longer", longer)):
             s, accuracy[name] = session.summary(), session.evaluate_test()
             low, high = min(session.ratios.values()), max(session.ratios.values())
-            label = f"{preset.ratio} for all" if name == "uniform" else f"allocated, {low:.2f} to {high:.2f}"
+            label = labels.get(name, f"allocated, {low:.2f} to {high:.2f}")
             print(f"| {seed} | {label} | {rows[name]:.1f} | {s['fine_tuned']}/{s['steps']} | {s['macs_kept']:.1%} | "
                   f"{s['params_kept']:.1%} | {accuracy[name]:.2f} % |", flush=True)
-        gaps.append((accuracy["allocated"] - accuracy["uniform"], rows["allocated"] / rows["uniform"]))
-    for seed, (gap, time_ratio) in zip(args.seeds, gaps):
-        print(f"seed {seed}: allocated - uniform = {gap:+.2f} points test accuracy, seconds allocated / uniform = {time_ratio:.2f}")
+        gaps.append((accuracy["allocated"] - accuracy["uniform"], rows["allocated"] / rows["uniform"],
+                     accuracy["allocated"] - accuracy["longer"], rows["allocated"] / rows["longer"]))
+    for seed, (gap, time_ratio, gap_longer, time_longer) in zip(args.seeds, gaps):
+        print(f"seed {seed}: allocated - uniform = {gap:+.2f} points (seconds x{time_ratio:.2f}); allocated - uniform with "
+              f"the same time budget = {gap_longer:+.2f} points (seconds x{time_longer:.2f})")
 
 
 if __name__ == "__main__":

@@ -66,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     _pruning_args(p)
     p.add_argument("--out", type=Path, help="run directory: checkpoint after every step, then pruned.pt, records.json, summary.json")
     p.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue the run saved in RUN_DIR")
+    p.add_argument("--macs-kept", type=float, help="a ratio per unit instead: measure each unit pruned alone at --ratio, "
+                                                   "then prune the least sensitive most, keeping this share of the MACs")
+    p.add_argument("--sensitivity-images", type=int, default=500, help="validation images of that measurement")
     _common(p)
 
     p = sub.add_parser("tune", help="auto-tune ICE's hyper-parameters with Optuna on a data subset")
@@ -235,7 +238,7 @@ def finish_run(session, run_dir: Path) -> dict:
     return summary
 
 _RUN_FLAGS = ("model", "data", "epochs", "lr", "batch_size", "val_size", "seed", "ratio", "criterion", "config",
-              "finetune_images", "decision_images", "no_trigger", "no_freeze", "no_adaptive_lr")
+              "finetune_images", "decision_images", "no_trigger", "no_freeze", "no_adaptive_lr", "macs_kept")
 
 def _refuse_run_flags(args):
     "A resumed run keeps the settings it started with: flags that would change them are an error, not ignored."
@@ -244,6 +247,16 @@ def _refuse_run_flags(args):
     if given:
         raise ValueError(f"--resume continues {args.resume} with the settings it started with; drop {', '.join(given)} "
                          "(or start a new run with --out)")
+
+def _allocate(session, macs_kept: float, images: int):
+    "Give each unit of `session` its ratio for `macs_kept`, from its measured sensitivity."
+    from ice_nb.sensitivity import allocate_ratios, measure_sensitivity, predicted_kept
+    print(f"measuring each unit's sensitivity on {images} validation images ...")
+    sensitivity = measure_sensitivity(session, images=images)
+    ratios = allocate_ratios(sensitivity, macs_kept=macs_kept)
+    session.set_ratios(ratios)
+    print(f"ratios from {min(ratios.values()):g} to {max(ratios.values()):g} "
+          f"({predicted_kept(sensitivity, ratios):.1%} of the MACs kept after the last step)")
 
 def prune(settings, args) -> dict:
     "The `prune` command: a new run into --out, or --resume of a saved one."
@@ -267,6 +280,7 @@ def prune(settings, args) -> dict:
         session = PruningSession(dense, data, settings.ratio, settings.criterion, pruning_config(settings, args),
                                  device=settings.device, run_dir=run_dir)
         session.model_spec = dict(name=settings.demo_model, kwargs={})
+        if args.macs_kept is not None: _allocate(session, args.macs_kept, args.sensitivity_images)
     _batch_bar(session)
     session.run(progress=True, on_step=lambda r: tqdm.write(_step_line(r)))
     summary = finish_run(session, run_dir)

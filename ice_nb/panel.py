@@ -202,7 +202,7 @@ ConfigForm.data_for, ConfigForm.pretrained, ConfigForm.session, ConfigForm.show 
 def figure_output(fig: Figure) -> dict:
     "`fig` as an Output widget's display_data entry, a PNG image."
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90)
+    fig.savefig(buf, format="png", dpi=115)   # wide enough to fill the panel; JupyterLab shrinks it to fit a narrow one
     png = base64.b64encode(buf.getvalue()).decode("ascii")
     return dict(output_type="display_data", data={"image/png": png, "text/plain": "<figure>"}, metadata={})
 
@@ -306,7 +306,8 @@ _BUTTONS = dict(  # name -> (label, icon, tooltip)
     steer=("Steer", "sliders", "apply these values to the next steps (fine-tune and ratio: the next step only)"),
     undo=("Undo step", "undo", "take the last step (or the final passes) back"),
     build=("Build session", "wrench", "make a new session from the form"),
-    allocate=("Allocate ratios", "balance-scale", "per-unit ratios that keep this share of the MACs, pruning the least sensitive units most"),
+    allocate=("Allocate ratios", "balance-scale",
+              "per-unit ratios that keep this share of the MACs, pruning the least sensitive units most"),
     set_ratios=("Set ratios", "check", "use the ratios in the box for the units not pruned yet"),
 )
 
@@ -319,6 +320,9 @@ def _make_widgets(self: ICEPanel):
     self.folder = widgets.Text(description="folder", placeholder="runs/panel")
     self.images = widgets.IntText(value=500, description="images")
     self.steering = _steering_widgets()
+    self._edited, self._filling = set(), False   # steering fields the user changed since they were last filled
+    for name, w in self.steering.items():
+        w.observe(lambda _, name=name: None if self._filling else self._edited.add(name), "value")
     self.macs_kept = widgets.BoundedFloatText(value=0.5, min=0.05, max=0.95, step=0.05, description="MACs kept")
     self.ratio_box = widgets.Textarea(description="ratios", placeholder="one 'unit ratio' per line",
                                       layout=widgets.Layout(width="50%", height="140px"))
@@ -326,7 +330,8 @@ def _make_widgets(self: ICEPanel):
     self.step_bar, self.sweep_bar, self.step_label, self.sweep_label = bar(), bar(), widgets.HTML(), widgets.HTML()
     self.outputs = {name: widgets.Output() for name in self.plots}
     b = self.buttons
-    ratio_rows = [widgets.HBox([self.images, b["measure"], self.macs_kept, b["allocate"]]), widgets.HBox([self.ratio_box, b["set_ratios"]])]
+    ratio_rows = [widgets.HBox([self.images, b["measure"], self.macs_kept, b["allocate"]]),
+                  widgets.HBox([self.ratio_box, b["set_ratios"]])]
     pages = [widgets.VBox([*ratio_rows, out]) if name == "sensitivity" else out for name, out in self.outputs.items()]
     self.tabs = widgets.Tab(children=pages, titles=[PLOTS[name][0] for name in self.plots])
     self.tabs.observe(lambda _: self._draw_visible(), "selected_index")
@@ -338,12 +343,14 @@ def _make_widgets(self: ICEPanel):
                                widgets.HBox([self.step_bar, self.step_label]), widgets.HBox([self.sweep_bar, self.sweep_label]),
                                self.status, self.error_area, self.tabs])
 
+_FINETUNE_CHOICES = {"trigger decides": None, "force": True, "skip": False}   # label -> steer(finetune=...)
+
 def _steering_widgets() -> dict:
     "One field per value `PruningSession.steer` takes, filled with the session's by `_show_steering`."
     narrow = dict(layout=widgets.Layout(width="150px"), style=dict(description_width="45px"))
     return dict(
-        finetune=widgets.Dropdown(options=[("trigger decides", None), ("force", True), ("skip", False)],
-                                  description="next fine-tune", style=dict(description_width="initial")),
+        finetune=widgets.Dropdown(options=list(_FINETUNE_CHOICES), description="next fine-tune",
+                                  style=dict(description_width="initial")),
         ratio=widgets.BoundedFloatText(min=0.01, max=0.99, step=0.05, description="ratio", tooltip="the next unit's", **narrow),
         thre=widgets.BoundedFloatText(min=0.0, max=100.0, step=0.5, description="thre", **narrow),
         lr=widgets.BoundedFloatText(min=1e-6, max=1.0, step=0.001, description="lr", **narrow),
@@ -412,11 +419,20 @@ def _steering_now(session: PruningSession) -> dict:
     cfg = session.config
     return dict(finetune=None, ratio=session.planned_ratio, thre=cfg.thre, lr=cfg.base, fr=cfg.fr, budget=cfg.budget)
 
+def _field_values(self: ICEPanel) -> dict:
+    "The steering fields' values, as `steer()` takes them."
+    return {name: _FINETUNE_CHOICES[w.value] if name == "finetune" else w.value for name, w in self.steering.items()}
+
 def _show_steering(self: ICEPanel):
-    "Fill the steering fields with what the next step will do."
-    s = self.session
-    for name, value in (_steering_now(s) | s.pending).items():
-        if value is not None or name == "finetune": self.steering[name].value = value
+    "Fill the steering fields with what the next step will do, but those the user is editing."
+    s, labels = self.session, {v: k for k, v in _FINETUNE_CHOICES.items()}
+    self._filling = True
+    try:
+        for name, value in (_steering_now(s) | s.pending).items():
+            if name in self._edited or (value is None and name != "finetune"): continue
+            self.steering[name].value = labels[value] if name == "finetune" else value
+    finally:
+        self._filling = False
     self.steering["fr"].disabled = not s.config.use_freeze
 
 ICEPanel._attach, ICEPanel._refresh, ICEPanel._update_buttons = _attach, _refresh, _update_buttons
@@ -441,7 +457,7 @@ def parse_ratios(text: str) -> dict:
             raise ValueError(f"ratios, line {number} ({line.strip()!r}): write 'unit ratio', e.g. 'layer1.0 0.4'") from None
     return ratios
 
-ICEPanel._show_steering, ICEPanel._show_ratios = _show_steering, _show_ratios
+ICEPanel._show_steering, ICEPanel._show_ratios, ICEPanel._field_values = _show_steering, _show_ratios, _field_values
 
 # %% ../nbs/31_panel.ipynb #61e6dd86
 def _on_progress(self: ICEPanel, session: PruningSession):
@@ -588,7 +604,7 @@ def _on_abort(self: ICEPanel, _=None):
 def _on_steer(self: ICEPanel, _=None):
     def steer():
         s, now = self.session, _steering_now(self.session)
-        changes = {k: w.value for k, w in self.steering.items() if not w.disabled and w.value != now[k]}
+        changes = {k: v for k, v in self._field_values().items() if not self.steering[k].disabled and v != now[k]}
         before = dict(s.pending)
         s.cancel_steering()
         try:
@@ -596,6 +612,8 @@ def _on_steer(self: ICEPanel, _=None):
         except Exception:
             s.pending = before
             raise
+        finally:
+            self._edited.clear()   # the fields show the session's values again
         upcoming = f"step {s.next_unit + 1}" + (f" ({s.units[s.next_unit].name})" if s.ready else "")
         return f"{upcoming} will run " + (f"steered: {steering_text(s.pending)}" if s.pending else "as configured")
     self._start("steer", steer)
@@ -680,8 +698,7 @@ def _on_allocate(self: ICEPanel, _=None):
 def _on_set_ratios(self: ICEPanel, _=None):
     def set_ratios():
         s = self.session
-        ratios = parse_ratios(self.ratio_box.value)
-        s.set_ratios({n: r for n, r in ratios.items() if n not in [u.name for u in s.units[:s.next_unit]] or r == s.ratios[n]})
+        s.set_ratios(parse_ratios(self.ratio_box.value))   # the pruned units' lines may stay, unchanged
         kept = f", {predicted_kept(self.sensitivity, s.ratios):.0%} of the MACs kept" if self.sensitivity else ""
         return f"ratios set for the units not pruned yet{kept}"
     self._start("set ratios", set_ratios)
