@@ -21,14 +21,15 @@ from ice_nb.session import ICEConfig, PruningSession
 from ice_nb.train import seed_everything
 
 
-def run(dense, data, preset, config, device, ratios_from=None):
-    "(session, seconds): a run at the preset's ratio, or with ratios allocated for `ratios_from` of the MACs kept."
+def run(dense, data, preset, config, device, allocation=None):
+    "(session, seconds): a run at the preset's ratio, or at `allocate_ratios(**allocation)`'s (its sensitivity measured in its time)."
     seed_everything(config.seed)
     session = PruningSession(copy.deepcopy(dense), data, preset.ratio, preset.criterion, config, device=device)
     start = time.perf_counter()
-    if ratios_from is not None:
-        sensitivity = measure_sensitivity(session, images=ratios_from["images"])
-        session.set_ratios(allocate_ratios(sensitivity, macs_kept=ratios_from["macs_kept"]))
+    if allocation is not None:
+        options = dict(allocation)
+        sensitivity = measure_sensitivity(session, images=options.pop("images"))
+        session.set_ratios(allocate_ratios(sensitivity, **options))
     session.run()
     return session, time.perf_counter() - start
 
@@ -41,6 +42,8 @@ def main():
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--images", type=int, default=500, help="decision images of the sensitivity measurement")
     parser.add_argument("--finetune-images", type=int, help="images per fine-tuning pass (default: the quick preset's)")
+    parser.add_argument("--min-ratio", type=float, help="allocate_ratios' min_ratio (default: its own)")
+    parser.add_argument("--max-ratio", type=float, help="allocate_ratios' max_ratio (default: its own)")
     args = parser.parse_args()
     preset = PRESETS["quick"]
     if args.finetune_images: preset = replace(preset, finetune_images=args.finetune_images)
@@ -54,11 +57,14 @@ def main():
         rows = {}
         uniform, rows["uniform"] = run(dense, data, preset, config, args.device)
         target = uniform.summary()["macs_kept"]
-        allocated, rows["allocated"] = run(dense, data, preset, config, args.device, dict(macs_kept=target, images=args.images))
+        allocation = dict(macs_kept=target, images=args.images, min_ratio=args.min_ratio, max_ratio=args.max_ratio)
+        allocated, rows["allocated"] = run(dense, data, preset, config, args.device, allocation)
         per_pass = uniform.final_seconds["final"] / config.final_epochs
         extra = max(0, math.ceil((rows["allocated"] - rows["uniform"]) / per_pass))
-        longer, rows["longer"] = run(dense, data, preset, replace(config, final_epochs=config.final_epochs + extra), args.device)
-        accuracy, labels = {}, {"uniform": f"{preset.ratio} for all", "longer": f"{preset.ratio} for all, {extra} more final passes"}
+        longer_config = replace(config, final_epochs=config.final_epochs + extra)
+        longer, rows["longer"] = run(dense, data, preset, longer_config, args.device)
+        accuracy = {}
+        labels = {"uniform": f"{preset.ratio} for all", "longer": f"{preset.ratio} for all, {extra} more final passes"}
         for name, session in (("uniform", uniform), ("allocated", allocated), ("longer", longer)):
             s, accuracy[name] = session.summary(), session.evaluate_test()
             low, high = min(session.ratios.values()), max(session.ratios.values())

@@ -67,7 +67,9 @@ def main(out=ROOT / "docs" / "images" / "panel.png"):
                 ratio.fill("0.3"); ratio.press("Enter")
                 button("Steer").click(); status(r"will run steered")
                 button("Step").click(); status(r"^step 3/27 · \S+: ")
-                time.sleep(3)   # the timeline's redraw
+                page.locator(".lm-TabBar-tabLabel, .p-TabBar-tabLabel", has_text=re.compile(r"^Timeline$")).first.click()
+                page.locator(".widget-output img").first.wait_for(timeout=60_000)
+                time.sleep(2)   # the timeline's redraw
                 page.locator(".jp-OutputArea-output", has=button("Step")).screenshot(path=str(out))
                 browser.close()
         finally:

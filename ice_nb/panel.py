@@ -356,7 +356,7 @@ def _steering_widgets() -> dict:
         lr=widgets.BoundedFloatText(min=1e-6, max=1.0, step=0.001, description="lr", **narrow),
         fr=widgets.BoundedFloatText(min=0.0, max=0.95, step=0.05, description="fr", **narrow),
         budget=widgets.Dropdown(options=BUDGETS, description="budget", layout=widgets.Layout(width="230px"),
-                                style=dict(description_width="45px")))
+                                style=dict(description_width="initial")))
 
 def _model_name(session: PruningSession) -> str:
     "The session's model by the name it was made with (resnet56), else by its class."
@@ -560,8 +560,8 @@ def _on_probe(self: ICEPanel, _=None):
     def probe():
         self.session.rearm()
         self.session.setup()
-        self._open_next = "freezing"
         plan, s = self.session.freeze_plan, self.session
+        if plan is not None: self._open_next = "freezing"
         frozen = f", {len(plan.frozen)} of {len(plan.scores)} convolutions frozen" if plan is not None else ""
         return f"set up: {len(s.units)} units, dense accuracy {s.dense.accuracy:.1f} %{frozen}"
     self._start("probe", probe)

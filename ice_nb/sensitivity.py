@@ -99,8 +99,8 @@ def allocate_ratios(
     sensitivity: list,                 # `Sensitivity` per unit, from `measure_sensitivity`
     macs_kept: float | None = None,    # the share of the dense MACs to keep, e.g. 0.45
     params_kept: float | None = None,  # or: the share of the dense parameters to keep
-    min_ratio: float = 0.05,           # no unit is pruned less
-    max_ratio: float = 0.9,            # nor more
+    min_ratio: float | None = None,    # no unit is pruned less (default: half the ratio it was measured at)
+    max_ratio: float | None = None,    # nor more (default: its measured ratio + 0.2, at most 0.9)
     floor: float = 0.5,                # a drop below this many points counts as this many (noise)
 ) -> dict:
     "{unit: ratio} that keeps `macs_kept` (or `params_kept`) while pruning the least sensitive units most."
@@ -108,17 +108,20 @@ def allocate_ratios(
         raise ValueError("give one target: macs_kept=... or params_kept=... (a share of the dense model's, e.g. 0.45)")
     kind, kept = ("macs", macs_kept) if macs_kept is not None else ("params", params_kept)
     if not 0 < kept < 1: raise ValueError(f"{kind}_kept must be a share strictly between 0 and 1, got {kept!r}")
-    if not 0 < min_ratio < max_ratio < 1: raise ValueError(f"need 0 < min_ratio < max_ratio < 1, got {min_ratio}, {max_ratio}")
     if not floor > 0: raise ValueError(f"floor must be > 0 accuracy points, got {floor!r}")
     shares = _shares(sensitivity, kind)
+    lows = [min_ratio if min_ratio is not None else s.ratio / 2 for s in sensitivity]
+    highs = [max_ratio if max_ratio is not None else min(s.ratio + 0.2, 0.9) for s in sensitivity]
+    if not all(0 < lo < hi < 1 for lo, hi in zip(lows, highs)):
+        raise ValueError(f"need 0 < min_ratio < max_ratio < 1, got {min_ratio}, {max_ratio}")
     weights = [max(s.drop, floor) / s.ratio ** 2 for s in sensitivity]
-    ratios_at = lambda lam: [min(max(lam * c / (2 * w), min_ratio), max_ratio) for c, w in zip(shares, weights)]
+    ratios_at = lambda lam: [min(max(lam * c / (2 * w), lo), hi) for c, w, lo, hi in zip(shares, weights, lows, highs)]
     removed = lambda lam: sum(c * r for c, r in zip(shares, ratios_at(lam)))
-    target, most = 1 - kept, sum(shares) * max_ratio
-    if not sum(shares) * min_ratio <= target <= most:
-        raise ValueError(f"{kind}_kept={kept:.1%} is out of reach with ratios in [{min_ratio}, {max_ratio}]: "
-                         f"between {1 - most:.1%} and {1 - sum(shares) * min_ratio:.1%} can be kept")
-    low, high = 0.0, max(2 * w * max_ratio / c for c, w in zip(shares, weights) if c > 0)
+    target, least, most = 1 - kept, sum(c * lo for c, lo in zip(shares, lows)), sum(c * hi for c, hi in zip(shares, highs))
+    if not least <= target <= most:
+        raise ValueError(f"{kind}_kept={kept:.1%} is out of reach with these ratio bounds: between {1 - most:.1%} and "
+                         f"{1 - least:.1%} can be kept; measure sensitivity nearer the ratio you need, or widen min_ratio / max_ratio")
+    low, high = 0.0, max(2 * w * hi / c for c, w, hi in zip(shares, weights, highs) if c > 0)
     for _ in range(100):
         middle = (low + high) / 2
         low, high = (middle, high) if removed(middle) < target else (low, middle)
