@@ -12,6 +12,7 @@ import math
 import os
 import pickle
 import shutil
+import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -80,8 +81,13 @@ def subset(dataset: Dataset, size: int | float, seed: int = 0) -> Dataset:
 
 def split_validation(dataset: Dataset, val_size: int | float, seed: int = 0) -> tuple[Dataset, Dataset]:
     "Split `dataset` into (train, validation); `val_size` is a fraction or a count, chosen with `seed`."
-    k = _count(val_size, len(dataset), "val_size")
-    if k >= len(dataset):
+    n = len(dataset)
+    if isinstance(val_size, int) and not isinstance(val_size, bool) and val_size > n // 2 and n >= 20:
+        warnings.warn(f"val_size = {val_size} would leave fewer training than validation images (the training split "
+                      f"has {n}); using {n // 10} (10 %) instead: set val_size for this dataset to choose")
+        val_size = n // 10
+    k = _count(val_size, n, "val_size")
+    if k >= n:
         raise DataError(f"val_size = {val_size!r} leaves no training images out of {len(dataset)}; lower val_size")
     perm = _permutation(len(dataset), seed)
     return _take(dataset, perm[k:].sort().values), _take(dataset, perm[:k].sort().values)
