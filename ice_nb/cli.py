@@ -267,6 +267,9 @@ def prune(settings, args) -> dict:
         raise ValueError("give either --out RUN_DIR (a new run) or --resume RUN_DIR (continue a saved one)")
     if args.resume is not None:
         _refuse_run_flags(args)
+        if (args.resume / "data.json").exists() and not (args.resume / "checkpoint.pt").exists():
+            raise ValueError(f"{args.resume} holds no checkpoint: the run stopped before its first step ended, so there is "
+                             f"nothing to continue; start it again with the flags it had and --out {args.resume}")
         session = PruningSession.resume(args.resume, _run_data(settings, args.resume), device=settings.device)
         run_dir = args.resume
         print(f"resuming {run_dir}: {session.next_unit}/{len(session.units)} units done")
