@@ -12,7 +12,7 @@ from matplotlib.ticker import MaxNLocator
 from .freeze import FreezePlan
 from .lr import pruning_aware_lr
 from .sensitivity import Sensitivity, measure_sensitivity
-from .session import ICEConfig, PruningSession
+from .session import ICEConfig, PruningSession, check_session
 
 # %% ../nbs/30_plots.ipynb #c1107d71
 def _figure(figsize=(6.4, 3.6), ncols: int = 1, **subplot_kw):
@@ -26,10 +26,6 @@ def _figure(figsize=(6.4, 3.6), ncols: int = 1, **subplot_kw):
 def _axes(ax, figsize=(6.4, 3.6)):
     "`ax`, or the axes of a new figure."
     return ax if ax is not None else _figure(figsize)[1][0]
-
-def _check_session(session):
-    if not isinstance(session, PruningSession):
-        raise TypeError(f"expected a PruningSession (ice_nb.session), got {type(session).__name__}")
 
 # %% ../nbs/30_plots.ipynb #5eca7141
 def plot_sensitivity(
@@ -110,7 +106,7 @@ def plot_timeline(
     title: str | None = None,   # put before the title, e.g. the pipeline's name
 ):
     "Accuracy after pruning and after fine-tuning per step with the trigger band; below, the parameters and MACs left."
-    _check_session(session)
+    check_session(session)
     ax, size = _timeline_axes(ax)
     s, records = session.summary(), session.records
     steps = [r.step + 1 for r in records]
@@ -220,8 +216,8 @@ def plot_time_breakdown(
     names: tuple = ("ICE", "baseline"),      # labels of `session` and `baseline`
 ):
     "Seconds per phase per step (stacked bars); with `baseline`, a second panel of totals per phase."
-    _check_session(session)
-    if baseline is not None: _check_session(baseline)
+    check_session(session)
+    if baseline is not None: check_session(baseline)
     if ax is None:
         axes = _figure((10.5, 3.6), ncols=2, width_ratios=[3, 2])[1] if baseline is not None else [_axes(None)]
     else:

@@ -14,7 +14,7 @@ import torch
 from .criteria import NEEDS_DATA, channels_to_remove, prune_unit
 from .data import subset
 from .depgraph import count_macs_and_params
-from .session import PruningSession, check_ratio
+from .session import PruningSession, check_ratio, check_session
 from .train import evaluate
 
 # %% ../nbs/17_sensitivity.ipynb #3eb17801
@@ -43,8 +43,7 @@ def measure_sensitivity(
     ratio: float | None = None,  # prune every unit at this ratio (default: the ratio the session gives each unit)
 ) -> list[Sensitivity]:
     "Prune each unit of the session's dense model alone and measure the accuracy drop and the size removed."
-    if not isinstance(session, PruningSession):
-        raise TypeError(f"expected a PruningSession (ice_nb.session), got {type(session).__name__}")
+    check_session(session)
     if isinstance(images, bool) or not isinstance(images, int) or images < 1:
         raise ValueError(f"images must be a whole number >= 1 of decision images, got {images!r}")
     if ratio is not None: check_ratio(ratio)
