@@ -385,7 +385,6 @@ def _attach(self: ICEPanel, session: PruningSession):
         self.session.listeners.remove(self._on_progress)
     self.session, self.sensitivity = session, None
     session.listeners.append(self._on_progress)
-    self.header.value = _header(session)
     if session.run_dir is not None or not self.folder.value: self.folder.value = str(session.run_dir or "runs/panel")
     if self.form is not None: self.form.show(session)
 
@@ -605,13 +604,8 @@ def _on_steer(self: ICEPanel, _=None):
     def steer():
         s, now = self.session, _steering_now(self.session)
         changes = {k: v for k, v in self._field_values().items() if not self.steering[k].disabled and v != now[k]}
-        before = dict(s.pending)
-        s.cancel_steering()
         try:
-            s.steer(**changes)
-        except Exception:
-            s.pending = before
-            raise
+            s.steer(reset=True, **changes)   # the fields say all that the next step will do
         finally:
             self._edited.clear()   # the fields show the session's values again
         upcoming = f"step {s.next_unit + 1}" + (f" ({s.units[s.next_unit].name})" if s.ready else "")

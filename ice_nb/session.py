@@ -745,6 +745,7 @@ def _steer(self: PruningSession, thre: float | None = None, fr: float | None = N
            budget: str | None = None,
            finetune: bool | None = None,   # True: fine-tune after the next prune; False: don't (None: the trigger decides)
            ratio: float | None = None,     # share of the next unit's channels to remove
+           reset: bool = False,            # forget the steering given since the last step first
            ) -> dict:
     "Change what the next steps do (see above); returns everything that the next step will apply."
     changes = {k: v for k, v in dict(thre=thre, fr=fr, lr=lr, budget=budget, finetune=finetune, ratio=ratio).items()
@@ -758,13 +759,14 @@ def _steer(self: PruningSession, thre: float | None = None, fr: float | None = N
     if "fr" in changes and not self.config.use_freeze:
         raise ValueError("fr steers freezing, which is off in this session (use_freeze=False): "
                          "start a session with use_freeze=True to freeze layers")
+    steering = ({} if reset else self.pending) | changes
     try:
-        _steered_config(self.config, self.pending | changes)
+        _steered_config(self.config, steering)
     except ValueError as e:
         raise ValueError(f"steer({', '.join(f'{k}={v!r}' for k, v in changes.items())}): {e}"
                          + (f" (with the pruning-aware LR, lr must stay above delta = {self.config.delta})"
                             if "lr" in changes and self.config.use_adaptive_lr else "")) from None
-    self.pending |= changes
+    self.pending = steering
     if self.run_dir is not None and self.ready: self.save_checkpoint()
     return dict(self.pending)
 
