@@ -16,20 +16,17 @@ from dataclasses import replace
 
 from common import bench_parser, dense_model
 from ice_nb.bench import PRESETS
-from ice_nb.sensitivity import allocate_ratios, measure_sensitivity
+from ice_nb.sensitivity import set_allocated_ratios
 from ice_nb.session import ICEConfig, PruningSession
 from ice_nb.train import seed_everything
 
 
 def run(dense, data, preset, config, device, allocation=None):
-    "(session, seconds): a run at the preset's ratio, or at `allocate_ratios(**allocation)`'s (its sensitivity measured in its time)."
+    "(session, seconds): a run at the preset's ratio, or at `set_allocated_ratios(**allocation)`'s (its measurement in its time)."
     seed_everything(config.seed)
     session = PruningSession(copy.deepcopy(dense), data, preset.ratio, preset.criterion, config, device=device)
     start = time.perf_counter()
-    if allocation is not None:
-        options = dict(allocation)
-        sensitivity = measure_sensitivity(session, images=options.pop("images"))
-        session.set_ratios(allocate_ratios(sensitivity, **options))
+    if allocation is not None: set_allocated_ratios(session, **allocation)
     session.run()
     return session, time.perf_counter() - start
 

@@ -257,6 +257,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                     'ice_nb.sensitivity.measure_sensitivity': ( 'sensitivity.html#measure_sensitivity',
                                                                                 'ice_nb/sensitivity.py'),
                                     'ice_nb.sensitivity.predicted_kept': ('sensitivity.html#predicted_kept', 'ice_nb/sensitivity.py'),
+                                    'ice_nb.sensitivity.set_allocated_ratios': ( 'sensitivity.html#set_allocated_ratios',
+                                                                                 'ice_nb/sensitivity.py'),
                                     'ice_nb.sensitivity.uniform_ratio': ('sensitivity.html#uniform_ratio', 'ice_nb/sensitivity.py')},
             'ice_nb.session': { 'ice_nb.session.ICEConfig': ('session.html#iceconfig', 'ice_nb/session.py'),
                                 'ice_nb.session.ICEConfig.__post_init__': ('session.html#iceconfig.__post_init__', 'ice_nb/session.py'),

@@ -250,11 +250,9 @@ def _refuse_run_flags(args):
 
 def _allocate(session, macs_kept: float, images: int):
     "Give each unit of `session` its ratio for `macs_kept`, from its measured sensitivity."
-    from ice_nb.sensitivity import allocate_ratios, measure_sensitivity, predicted_kept
+    from ice_nb.sensitivity import predicted_kept, set_allocated_ratios
     print(f"measuring each unit's sensitivity on {images} validation images ...")
-    sensitivity = measure_sensitivity(session, images=images)
-    ratios = allocate_ratios(sensitivity, macs_kept=macs_kept)
-    session.set_ratios(ratios)
+    ratios, sensitivity = set_allocated_ratios(session, macs_kept, images=images)
     print(f"ratios from {min(ratios.values()):g} to {max(ratios.values()):g} "
           f"({predicted_kept(sensitivity, ratios):.1%} of the MACs kept after the last step)")
 

@@ -31,7 +31,7 @@ from .data import DATASETS, ImageData, load_data
 from .models import model_names
 from .plots import plot_freezing, plot_lr, plot_sensitivity
 from .plots import plot_time_breakdown, plot_timeline, plot_tuning
-from .sensitivity import allocate_ratios, measure_sensitivity, predicted_kept
+from .sensitivity import measure_sensitivity, predicted_kept, set_allocated_ratios
 from .session import PIPELINE_SWITCHES, PIPELINES, ICEConfig, PruningSession, StepRecord, check_ratio
 from .train import pretrain
 from .trigger import BUDGETS
@@ -681,9 +681,7 @@ def _on_allocate(self: ICEPanel, _=None):
     def allocate():
         s = self.session
         s.rearm()
-        if self.sensitivity is None: self.sensitivity = measure_sensitivity(s, images=self.images.value)
-        ratios = allocate_ratios(self.sensitivity, macs_kept=self.macs_kept.value)
-        s.set_ratios(ratios)
+        ratios, self.sensitivity = set_allocated_ratios(s, self.macs_kept.value, self.sensitivity, self.images.value)
         self._open_next = "sensitivity"
         return (f"ratios allocated: {min(ratios.values()):g} to {max(ratios.values()):g}, "
                 f"{predicted_kept(self.sensitivity, ratios):.0%} of the MACs kept after the last step")
