@@ -252,7 +252,6 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
             'ice_nb.sensitivity': { 'ice_nb.sensitivity.Sensitivity': ('sensitivity.html#sensitivity', 'ice_nb/sensitivity.py'),
                                     'ice_nb.sensitivity._prune_alone': ('sensitivity.html#_prune_alone', 'ice_nb/sensitivity.py'),
                                     'ice_nb.sensitivity._shares': ('sensitivity.html#_shares', 'ice_nb/sensitivity.py'),
-                                    'ice_nb.sensitivity._whole_channels': ('sensitivity.html#_whole_channels', 'ice_nb/sensitivity.py'),
                                     'ice_nb.sensitivity.allocate_ratios': ('sensitivity.html#allocate_ratios', 'ice_nb/sensitivity.py'),
                                     'ice_nb.sensitivity.measure_sensitivity': ( 'sensitivity.html#measure_sensitivity',
                                                                                 'ice_nb/sensitivity.py'),

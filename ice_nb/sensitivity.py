@@ -123,11 +123,7 @@ def allocate_ratios(
     for _ in range(100):
         middle = (low + high) / 2
         low, high = (middle, high) if removed(middle) < target else (low, middle)
-    return {s.unit: _whole_channels(r, s.channels) for s, r in zip(sensitivity, ratios_at(high))}
-
-def _whole_channels(ratio: float, channels: int) -> float:
-    "The ratio that removes the whole number of the unit's channels nearest to `ratio · channels` (pruning rounds up)."
-    return min(max(round(ratio * channels), 1), channels - 1) / channels
+    return {s.unit: round(r, 3) for s, r in zip(sensitivity, ratios_at(high))}
 
 def set_allocated_ratios(
     session: PruningSession,
