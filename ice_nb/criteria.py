@@ -16,7 +16,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .depgraph import TP_IMPORTANCES, following_norm, remove_channels, tp_importance, unwrap
+from .depgraph import TP_IMPORTANCES, filters, following_norm, remove_channels, tp_importance, unwrap
 
 # %% ../nbs/11_criteria.ipynb #84f6ec75
 @dataclass
@@ -31,12 +31,12 @@ class ScoringContext:
     generator: torch.Generator | None = None  # for random choices
 
     @property
-    def channels(self) -> int: return self.producer.weight.shape[0]
+    def channels(self) -> int: return filters(self.producer).shape[0]
 
 # %% ../nbs/11_criteria.ipynb #6904164a
 def l1_scores(ctx: ScoringContext) -> torch.Tensor:
     "L1 norm of each output filter of the producer layer."
-    return ctx.producer.weight.detach().abs().flatten(1).sum(1).float().cpu()
+    return filters(ctx.producer).detach().abs().flatten(1).sum(1).float().cpu()
 
 def random_scores(ctx: ScoringContext) -> torch.Tensor:
     "Uniform random scores from the context's generator: the k lowest are a random choice without replacement."
@@ -145,6 +145,14 @@ def channels_to_remove(channels: int, ratio: float) -> int:
         raise ValueError(f"ratio must be a fraction strictly between 0 and 1 (the share of channels removed), got {ratio!r}")
     return min(math.ceil(ratio * channels - 1e-9), channels - 1)
 
+def _choose(scores: torch.Tensor, k: int, period: int) -> list[int]:
+    "The `k` lowest-scoring channels; with `period` equal groups, the same `k // period` positions in every group."
+    if period == 1:
+        return torch.argsort(scores, stable=True)[:k].sort().values.tolist()
+    size = len(scores) // period
+    positions = torch.argsort(scores.view(period, size).mean(0), stable=True)[:k // period].sort().values
+    return [int(p) + g * size for g in range(period) for p in positions]
+
 def prune_unit(
     model: nn.Module,
     unit,                              # a `Unit` from `find_units(model, ...)`
@@ -154,7 +162,7 @@ def prune_unit(
     max_batches: int = 10,
     generator: torch.Generator | None = None,  # for the random criterion
 ) -> PruneResult:
-    "Remove `ceil(ratio · C)` channels from each channel group of `unit`, chosen by `criterion`."
+    "Remove `ceil(ratio · C)` channels from each channel group of `unit` (of each equal part of a grouped one), chosen by `criterion`."
     score = get_criterion(criterion)
     graph = unit.graph
     model = unwrap(model)
@@ -163,8 +171,8 @@ def prune_unit(
     removed, before, after, score_s, prune_s = {}, 0, 0, 0.0, 0.0
     for group in unit.groups:
         producer = model.get_submodule(group.producer)
-        channels = producer.weight.shape[0]
-        k = channels_to_remove(channels, ratio)
+        channels = filters(producer).shape[0]
+        k = channels_to_remove(channels // group.period, ratio) * group.period
         start = time.perf_counter()
         ctx = ScoringContext(model, graph, producer, following_norm(graph, producer), batches, max_batches,
                              generator if generator is not None else torch.Generator().manual_seed(0))
@@ -172,7 +180,7 @@ def prune_unit(
         if scores.shape != (channels,) or not torch.isfinite(scores).all():
             raise ValueError(f"criterion gave {tuple(scores.shape)} scores for {channels} channels of {group.producer} "
                              "(or non-finite values); it must return one finite score per output channel")
-        idxs = torch.argsort(scores.cpu(), stable=True)[:k].sort().values.tolist()
+        idxs = _choose(scores.cpu(), k, group.period)
         middle = time.perf_counter()
         if k > 0: remove_channels(graph, producer, idxs)
         prune_s += time.perf_counter() - middle

@@ -40,6 +40,8 @@ def counted_conv_weights(model: nn.Module, rule: str = "reference") -> int:
     convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
     if rule == "reference":
         convs = [m for m in convs if m.weight.shape[-1] > 1][1:]
+    if not convs:  # no convolution past the stem (ViT, Swin): what pruning shrinks is in the linear layers
+        convs = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
     return sum(m.weight.numel() for m in convs)
 
 def remaining_fraction(model: nn.Module, dense_count: int, rule: str = "reference") -> float:

@@ -31,7 +31,7 @@ from .recalibrate import batch_norms, recalibrate_bn
 from .train import (PhaseTimer, atomic_save, check_batch, dense_file, evaluate, remove_stale_writes, seed_everything,
                           train_epoch, warmup_cosine)
 from .trigger import BUDGETS, FineTuneTrigger, PairedDrop, RecoveryCheck, SequentialDecision
-from .units import find_units
+from .units import GRANULARITIES, find_units
 
 # %% ../nbs/16_session.ipynb #8b136756
 def check_ratio(ratio) -> float:
@@ -91,7 +91,7 @@ class ICEConfig:
     reuse_prefix: bool = True         # decisions and recalibration rerun only the network from the pruned unit on
     kd: bool = True                   # distil from the dense model while fine-tuning
     kd_temperature: float = 2.0
-    granularity: str = "internal"     # internal (reference) | group
+    granularity: str = "internal"     # internal (reference) | group | layer (see find_units)
     ignore_stem: bool = True
     ignored: tuple = ()               # layer names never pruned
     criterion_batches: int = 10       # batches read by activation / gradient criteria
@@ -110,7 +110,7 @@ class ICEConfig:
                   ("recal_images", isinstance(self.recal_images, int) and self.recal_images >= 0),
                   ("final_epochs", self.final_epochs >= 0),
                   ("criterion_batches", self.criterion_batches >= 1), ("reference", self.reference in ("dense", "last")),
-                  ("budget", self.budget in BUDGETS), ("granularity", self.granularity in ("internal", "group")),
+                  ("budget", self.budget in BUDGETS), ("granularity", self.granularity in GRANULARITIES),
                   ("lr_rule", self.lr_rule in ("reference", "all")), ("freeze_score", self.freeze_score in ("reference", "relative")),
                   ("finetune_images", _count_or_share(self.finetune_images)), ("decision_images", _count_or_share(self.decision_images)),
                   ("probe_images", _count_or_share(self.probe_images)),

@@ -11,6 +11,9 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn as nn
 
+import copy
+
+from .criteria import prune_unit
 from .depgraph import GroupInfo, UnsupportedModelError, build_graph, channel_groups, untraced_layers, unwrap
 
 # %% ../nbs/10_units.ipynb #037945b8
@@ -65,6 +68,7 @@ class ChannelGroup:
     channels: int        # channel count when the units were found
     layers: tuple        # every layer whose input or output shrinks with them
     internal: bool       # inside one block (False: coupled to a residual sum or concatenation)
+    period: int = 1      # split into this many equal groups (grouped convs): pruning removes the same share of each
 
 @dataclass
 class Unit:
@@ -90,7 +94,7 @@ class Units(list):
         return find_units(model, self.example_input, **self.options)
 
 # %% ../nbs/10_units.ipynb #3bc87cb0
-GRANULARITIES = ("internal", "group")
+GRANULARITIES = ("internal", "group", "layer")
 
 def _resolve(model: nn.Module, layers) -> list[nn.Module]:
     names = dict(model.named_modules())
@@ -103,45 +107,74 @@ def _resolve(model: nn.Module, layers) -> list[nn.Module]:
         out.append(layer)
     return out
 
-def _grouped(conv) -> bool:
-    "A grouped convolution that is not depthwise: its channels cannot go one by one."
-    return isinstance(conv, nn.Conv2d) and 1 < conv.groups < conv.in_channels
+def _parameters_reached(model: nn.Module, x: torch.Tensor) -> set[int]:
+    "ids of the parameters that the output of one forward pass depends on (through autograd)."
+    frozen = [p for p in model.parameters() if not p.requires_grad]
+    for p in frozen: p.requires_grad_(True)
+    try:
+        with torch.enable_grad():
+            out = model.eval()(x)
+    finally:
+        for p in frozen: p.requires_grad_(False)
+    todo = [t.grad_fn for t in torch.utils._pytree.tree_leaves(out) if isinstance(t, torch.Tensor)]
+    seen, reached = set(), set()
+    while todo:
+        fn = todo.pop()
+        if fn is None or fn in seen: continue
+        seen.add(fn)
+        if hasattr(fn, "variable"): reached.add(id(fn.variable))
+        todo.extend(next_fn for next_fn, _ in fn.next_functions)
+    return reached
 
-def _refuse_grouped_convs(model: nn.Module, infos):
-    "Stop before pruning would cut across the groups of a grouped convolution (a silently wrong model)."
-    modules, tied = dict(model.named_modules()), {}
-    for info in infos:
-        grouped = [n for n in dict.fromkeys(info.out_layers + info.in_layers) if _grouped(modules.get(n))]
-        if grouped: tied.update(dict.fromkeys([info.producer] + grouped))
-    if tied:
-        first, names = next(n for n in tied if _grouped(modules[n])), list(tied)
-        shown = str(names) if len(names) <= 6 else f"[{', '.join(map(repr, names[:4]))}, ...] ({len(names)} layers: error.ignored)"
-        error = UnsupportedModelError(
-            f"{first} is a grouped convolution (groups={modules[first].groups}): removing single channels would break "
-            f"its groups, and ice_nb does not prune in whole groups yet; leave the channels of every grouped convolution "
-            f"alone with ignored={shown} (depthwise convolutions are fine)")
-        error.ignored = names
-        raise error
-
-def _refuse_untraced(graph, left_alone: list[nn.Module]):
-    "Stop if a layer did not run in the trace (and is not in `ignored`): pruning would shrink its input without it."
+def _functional_layers(graph, example_input: torch.Tensor, left_alone: list[nn.Module]) -> list[str]:
+    "Layers the trace did not see run whose weights the output still uses (read through torch.nn.functional); refuse any other."
     modules = dict(graph.model.named_modules())
     missed = [n for n in untraced_layers(graph) if modules[n] not in left_alone]
-    if missed:
+    if not missed: return []
+    reached = _parameters_reached(graph.model, example_input)
+    never_ran = [n for n in missed if id(modules[n].weight) not in reached]
+    if never_ran:
         raise UnsupportedModelError(
-            f"{', '.join(missed[:4])}{' ...' if len(missed) > 4 else ''} never ran on the example input (a branch that "
-            "depends on the data, or an unused layer), so pruning would shrink what it reads without it: delete unused "
-            "layers, make every branch run (gate it arithmetically), or put it and the layers whose output it reads in "
-            f"ignored={missed[:4]} + [...]")
+            f"{', '.join(never_ran[:4])}{' ...' if len(never_ran) > 4 else ''} never ran on the example input (a branch "
+            "that depends on the data, or an unused layer), so pruning would shrink what it reads without it: delete "
+            "unused layers, make every branch run (gate it arithmetically), or put it and the layers whose output it "
+            f"reads in ignored={never_ran[:4]} + [...]")
+    return [n for n in missed if n not in never_ran]
+
+def _check_functional(units, functional: list[str]):
+    "Prune a little of every unit on a copy: a layer read through torch.nn.functional must still fit its inputs."
+    copied = copy.deepcopy(units.model)
+    try:
+        for unit in find_units(copied, units.example_input, _checked=True, **units.options):
+            prune_unit(copied, unit, 1e-6)
+        with torch.no_grad():
+            copied.eval()(units.example_input)
+    except Exception as e:
+        raise UnsupportedModelError(
+            f"{', '.join(functional[:3])}{' ...' if len(functional) > 3 else ''} are used through torch.nn.functional "
+            f"(not called as modules), so Torch-Pruning cannot shrink them, and pruning breaks the model ({type(e).__name__}: "
+            f"{str(e).splitlines()[0][:200]}); use granularity='internal' or leave the layers next to them alone with "
+            f"ignored=[...]") from None
+
+def _prunable(info: GroupInfo) -> bool:
+    "At least two channels in each of the group's equal parts (grouped convs), and parts that nest."
+    return info.period > 0 and info.channels // info.period >= 2
+
+def _unit_of(model: nn.Module, info: GroupInfo, granularity: str) -> tuple[str | None, bool]:
+    "(unit name or None when the granularity leaves the group out, internal?)."
+    block, internal = _classify(model, info)
+    if granularity == "layer": return info.producer, internal
+    return (block if internal or granularity == "group" else None), internal
 
 def find_units(
     model: nn.Module,
     example_input: torch.Tensor,     # one input batch on the model's device, e.g. torch.randn(1, 3, 32, 32)
-    granularity: str = "internal",   # internal (reference) | group (residual-coupled channels too)
+    granularity: str = "internal",   # internal (reference) | group (residual-coupled channels too) | layer (each group)
     ignored: list = (),              # layers (modules or names) whose channels are never pruned
     ignore_stem: bool = True,        # leave the first convolution alone, as the reference does
+    _checked: bool = False,          # internal: skip the check of functionally used layers (it prunes a copy)
 ) -> Units:
-    "The prunable units of `model`, in network order."
+    "The prunable units of `model`, in network order; without internal groups (no blocks), each group is a unit."
     if granularity not in GRANULARITIES:
         raise ValueError(f"granularity must be one of {GRANULARITIES}, got {granularity!r}")
     model = unwrap(model)
@@ -151,22 +184,26 @@ def find_units(
         raise UnsupportedModelError(f"{type(model).__name__} has no Conv2d layer: ice_nb prunes convolutional networks")
     left_alone = _resolve(model, ignored) + linears[-1:] + (convs[:1] if ignore_stem else [])
     graph = build_graph(model, example_input)
-    _refuse_untraced(graph, left_alone)
-    by_block = {}
-    infos = channel_groups(graph, ignored=left_alone)
-    _refuse_grouped_convs(model, infos)
+    functional = [] if _checked else _functional_layers(graph, example_input, left_alone)
+    infos = [i for i in channel_groups(graph, ignored=left_alone) if _prunable(i)]
+    if granularity == "internal" and not any(_classify(model, i)[1] for i in infos):
+        granularity = "layer"  # no block structure: every group is its own unit
+    by_unit = {}
     for info in infos:
-        block, internal = _classify(model, info)
-        if granularity == "internal" and not internal: continue
+        name, internal = _unit_of(model, info, granularity)
+        if name is None: continue
         layers = tuple(dict.fromkeys(info.out_layers + info.in_layers))
-        by_block.setdefault(block, []).append(ChannelGroup(info.producer, info.channels, layers, internal))
-    if not by_block:
+        by_unit.setdefault(name, []).append(ChannelGroup(info.producer, info.channels, layers, internal, info.period))
+    if not by_unit:
         raise UnsupportedModelError(
             f"{type(model).__name__} has no prunable unit at granularity {granularity!r}: every channel is tied to "
-            "an ignored layer or a residual sum; try granularity='group', ignore_stem=False, or fewer ignored layers")
+            "an ignored layer, or a residual sum, or groups of fewer than two channels; try granularity='group', "
+            "ignore_stem=False, or fewer ignored layers")
     order = {n: i for i, (n, _) in enumerate(model.named_modules())}
-    units = [Unit(name, sorted(groups, key=lambda g: order[g.producer]), graph) for name, groups in by_block.items()]
+    units = [Unit(name, sorted(groups, key=lambda g: order[g.producer]), graph) for name, groups in by_unit.items()]
     units.sort(key=lambda u: order[u.groups[0].producer])
     names = {m: n for n, m in model.named_modules()}
     options = dict(granularity=granularity, ignored=[names.get(m, m) for m in _resolve(model, ignored)], ignore_stem=ignore_stem)
-    return Units(units, graph, example_input, options)
+    units = Units(units, graph, example_input, options)
+    if functional: _check_functional(units, functional)
+    return units
