@@ -22,7 +22,8 @@ class Settings:
     seed: int = 0                     # seeds every random choice of a run
     batch_size: int = 128             # training and evaluation batch
     val_size: int = 5000              # validation images carved from the training set
-    demo_model: str = "resnet56"      # the dense model `make demo` pretrains
+    demo_model: str = "resnet56"      # the dense model: a name, timm:NAME, or package.module:function
+    model_kwargs: str = ""            # JSON of the model's own arguments, e.g. {"width": 8}
     demo_dataset: str = "fashion_mnist"
     demo_epochs: int = 2              # pretraining epochs of the demo model
     pretrain_lr: float = 0.1          # peak LR of pretraining (warm-up, then cosine)

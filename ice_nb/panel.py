@@ -29,6 +29,7 @@ from .checkpoint import safe_load, save_pruned
 from .criteria import CRITERIA
 from .data import DATASETS, ImageData, load_data
 from .models import model_names
+from .units import GRANULARITIES
 from .plots import plot_freezing, plot_lr, plot_sensitivity
 from .plots import plot_time_breakdown, plot_timeline, plot_tuning
 from .sensitivity import measure_sensitivity, predicted_kept, set_allocated_ratios
@@ -109,7 +110,7 @@ class ConfigForm:
     "The choices a session is built from: model, dataset, ratio, criterion, granularity, ICE's switches and hyper-parameters."
     def __init__(
         self,
-        model: str = "resnet20",            # a name from `model_names()`
+        model: str = "resnet20",            # a name from `model_names()`, timm:NAME or package.module:function
         dataset: str = "fashion_mnist",     # a name from DATASETS (ignored when `data` is given)
         ratio: float = 0.6,                 # fraction of each group's channels to remove
         criterion: str = "l1",              # a name from CRITERIA
@@ -127,11 +128,11 @@ class ConfigForm:
         self.model_kwargs, self.run_dir, self.data_root = dict(model_kwargs or {}), run_dir, data_root
         self._loaded = {} if data is None else {data.name: data}
         choice = lambda desc, options, value, fixed=False: widgets.Dropdown(description=desc, options=options, value=value, disabled=fixed)
-        self.model = choice("model", model_names(), model, dense is not None)
+        self.model = choice("model", list(dict.fromkeys([*model_names(), model])), model, dense is not None)
         self.dataset = choice("dataset", DATASETS, data.name if data is not None else dataset, data is not None)
         self.ratio = widgets.FloatSlider(value=check_ratio(ratio), min=0.05, max=0.95, step=0.05, description="ratio")
         self.criterion = choice("criterion", list(CRITERIA), criterion)
-        self.granularity = choice("granularity", ["internal", "group"], self.base.granularity)
+        self.granularity = choice("granularity", list(GRANULARITIES), self.base.granularity)
         self.device = choice("device", devices(), device)
         self.switches = {name: widgets.Checkbox(value=getattr(self.base, name), description=name) for name in SWITCHES}
         self.sliders = {name: _slider(name, getattr(self.base, name)) for name in SLIDERS}

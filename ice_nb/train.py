@@ -10,6 +10,7 @@ __all__ = ['tune_cpu_malloc', 'seed_everything', 'synchronize', 'PhaseTimer', 'N
 # %% ../nbs/03_train.ipynb #f226ccad
 import ctypes
 import hashlib
+import re
 import json
 import math
 import os
@@ -297,7 +298,7 @@ def dense_file(model: nn.Module, model_name: str, model_kwargs: dict, record: di
                 model_spec=dict(name=model_name, kwargs=model_kwargs), record=record)
 
 def pretrain(
-    model_name: str,            # a name from `model_names()`
+    model_name: str,            # a name from `model_names()`, timm:NAME or package.module:function
     data,                       # an `ImageData`
     epochs: int = 2,
     lr: float = 0.1,            # peak learning rate
@@ -319,7 +320,8 @@ def pretrain(
     key = dict(model=model_name, data=data.name, train=len(data.train), val=len(data.val), test=len(data.test),
                epochs=epochs, lr=lr, batch_size=batch_size, weight_decay=weight_decay, seed=seed, model_kwargs=model_kwargs)
     digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:10]
-    path = Path(cache_dir) / f"{model_name}-{data.name}-{digest}.pt" if cache_dir is not None else None
+    file_name = re.sub(r"[^\w.-]", "_", model_name)  # timm:NAME and package.module:function too
+    path = Path(cache_dir) / f"{file_name}-{data.name}-{digest}.pt" if cache_dir is not None else None
     seed_everything(seed)
     model = create_model_for(data, model_name, **model_kwargs)
     if path is not None and path.exists():
