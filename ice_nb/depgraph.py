@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['PRODUCERS', 'TP_IMPORTANCES', 'UnsupportedModelError', 'unwrap', 'build_graph', 'GroupInfo', 'filters',
-           'channel_groups', 'untraced_layers', 'pruning_group', 'remove_channels', 'following_norm', 'tp_importance',
-           'pruning_history', 'model_history', 'replay_history', 'count_macs_and_params']
+           'channel_groups', 'untraced_layers', 'pruning_group', 'channel_readers', 'remove_channels', 'following_norm',
+           'tp_importance', 'pruning_history', 'model_history', 'replay_history', 'count_macs_and_params']
 
 # %% ../nbs/04_depgraph.ipynb #cc671fd9
 import contextlib
@@ -226,6 +226,18 @@ def pruning_group(graph: tp.DependencyGraph, producer: nn.Module, idxs=None):
     "Torch-Pruning's group for `producer`'s output channels `idxs` (all of them by default)."
     if idxs is None: idxs = list(range(filters(producer).shape[0]))
     return graph.get_pruning_group(producer, _out_fn(producer), list(idxs))
+
+def channel_readers(graph: tp.DependencyGraph, producer: str) -> list[tuple[str, int, dict]]:
+    "[(layer, its channel dim, {producer channel: [the layer's input channels]})] for the conv/linear layers reading `producer`."
+    model = graph.model
+    names, found = {m: n for n, m in model.named_modules()}, []
+    for item in pruning_group(graph, model.get_submodule(producer)):
+        layer = item.dep.target.module
+        if _is_out(graph, item.dep.handler) or not isinstance(layer, PRODUCERS): continue
+        channels = {}
+        for root, idx in zip(item.root_idxs, item.idxs): channels.setdefault(int(root), []).append(int(idx))
+        found.append((names[layer], 1 if isinstance(layer, nn.modules.conv._ConvNd) else -1, channels))
+    return found
 
 def remove_channels(graph: tp.DependencyGraph, producer: nn.Module, idxs) -> None:
     "Physically remove output channels `idxs` of `producer` and every coupled channel."

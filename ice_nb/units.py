@@ -6,15 +6,17 @@
 __all__ = ['GRANULARITIES', 'ChannelGroup', 'Unit', 'Units', 'find_units']
 
 # %% ../nbs/10_units.ipynb #443761c4
+import copy
+import functools
+import warnings
 from dataclasses import dataclass, field
 
 import torch
 import torch.nn as nn
 
-import copy
-
 from .criteria import prune_unit
-from .depgraph import GroupInfo, UnsupportedModelError, build_graph, channel_groups, untraced_layers, unwrap
+from .depgraph import (PRODUCERS, GroupInfo, UnsupportedModelError, build_graph, channel_groups, channel_readers,
+                             untraced_layers, unwrap)
 
 # %% ../nbs/10_units.ipynb #037945b8
 _CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
@@ -90,8 +92,9 @@ class Units(list):
     def model(self) -> nn.Module: return self.graph.model
 
     def find_on(self, model: nn.Module) -> "Units":
-        "The units of `model` (e.g. a copy of this one's model), found with the same options."
-        return find_units(model, self.example_input, **self.options)
+        "The same units on `model` (e.g. a copy of this one's model), found with the same options."
+        found, names = find_units(model, self.example_input, _verify=False, **self.options), {u.name for u in self}
+        return Units([u for u in found if u.name in names], found.graph, self.example_input, self.options)
 
 # %% ../nbs/10_units.ipynb #3bc87cb0
 GRANULARITIES = ("internal", "group", "layer")
@@ -126,11 +129,11 @@ def _parameters_reached(model: nn.Module, x: torch.Tensor) -> set[int]:
         todo.extend(next_fn for next_fn, _ in fn.next_functions)
     return reached
 
-def _functional_layers(graph, example_input: torch.Tensor, left_alone: list[nn.Module]) -> list[str]:
-    "Layers the trace did not see run whose weights the output still uses (read through torch.nn.functional); refuse any other."
+def _refuse_never_ran(graph, example_input: torch.Tensor, left_alone: list[nn.Module]):
+    "Refuse layers that never ran; a layer the trace did not see run but whose weights the output uses is read functionally."
     modules = dict(graph.model.named_modules())
     missed = [n for n in untraced_layers(graph) if modules[n] not in left_alone]
-    if not missed: return []
+    if not missed: return
     reached = _parameters_reached(graph.model, example_input)
     never_ran = [n for n in missed if id(modules[n].weight) not in reached]
     if never_ran:
@@ -139,22 +142,47 @@ def _functional_layers(graph, example_input: torch.Tensor, left_alone: list[nn.M
             "that depends on the data, or an unused layer), so pruning would shrink what it reads without it: delete "
             "unused layers, make every branch run (gate it arithmetically), or put it and the layers whose output it "
             f"reads in ignored={never_ran[:4]} + [...]")
-    return [n for n in missed if n not in never_ran]
 
-def _check_functional(units, functional: list[str]):
-    "Prune a little of every unit on a copy: a layer read through torch.nn.functional must still fit its inputs."
-    copied = copy.deepcopy(units.model)
+def _zero_inputs(dim: int, channels: list[int], module: nn.Module, args: tuple):
+    return (args[0].index_fill(dim, torch.tensor(channels, device=args[0].device), 0.0), *args[1:])
+
+def _exact(units, names: set[str], ratio: float) -> str | None:
+    "Why pruning the units `names` on a copy does not compute what the dense model computes with those channels zeroed."
+    dense, x = units.model, units.example_input
+    pruned, hooks, was_training = copy.deepcopy(dense).eval(), [], dense.training
+    trial = [u for u in find_units(pruned, x, _verify=False, **units.options) if u.name in names]
     try:
-        for unit in find_units(copied, units.example_input, _checked=True, **units.options):
-            prune_unit(copied, unit, 1e-6)
+        reading = {g.producer: channel_readers(trial[0].graph, g.producer) for u in trial for g in u.groups}
+        for unit in trial:
+            for producer, removed in prune_unit(pruned, unit, ratio).removed.items():
+                for layer, dim, channels in reading[producer]:
+                    zeroed = sorted({c for r in removed for c in channels.get(r, [])})
+                    hooks.append(dense.get_submodule(layer).register_forward_pre_hook(functools.partial(_zero_inputs, dim, zeroed)))
         with torch.no_grad():
-            copied.eval()(units.example_input)
+            expected, got = (torch.utils._pytree.tree_leaves(m(x))[0] for m in (dense.eval(), pruned))
+        error = float((got - expected).abs().max() / expected.abs().max().clamp_min(1e-12))
     except Exception as e:
+        return f"{type(e).__name__}: {str(e).strip().splitlines()[0][:160] if str(e).strip() else ''}"
+    finally:
+        for hook in hooks: hook.remove()
+        dense.train(was_training)
+    return None if error < 1e-3 else f"the pruned model computes something else (relative error {error:.2g})"
+
+def _verified(units, ratio: float = 0.5):
+    "`units` without those whose pruning (at `ratio`, on a copy) is not exact, with a warning naming them."
+    names = [u.name for u in units]
+    if _exact(units, set(names), ratio) is None: return units
+    failures = {n: why for n in names if (why := _exact(units, {n}, ratio)) is not None}
+    if len(failures) == len(units):
+        first = next(iter(failures.items()))
         raise UnsupportedModelError(
-            f"{', '.join(functional[:3])}{' ...' if len(functional) > 3 else ''} are used through torch.nn.functional "
-            f"(not called as modules), so Torch-Pruning cannot shrink them, and pruning breaks the model ({type(e).__name__}: "
-            f"{str(e).splitlines()[0][:200]}); use granularity='internal' or leave the layers next to them alone with "
-            f"ignored=[...]") from None
+            f"Torch-Pruning cannot prune any unit of {type(units.model).__name__} exactly (e.g. {first[0]}: {first[1]}); "
+            "try granularity='layer', or leave the layers where it fails alone with ignored=[...]")
+    shown = "; ".join(f"{n}: {why}" for n, why in list(failures.items())[:3])
+    warnings.warn(f"{len(failures)} of {len(units)} units are left out because Torch-Pruning does not prune them exactly "
+                  f"({shown}{' ...' if len(failures) > 3 else ''}); the other units are pruned")
+    units[:] = [u for u in units if u.name not in failures]
+    return units
 
 def _prunable(info: GroupInfo) -> bool:
     "At least two channels in each of the group's equal parts (grouped convs), and parts that nest."
@@ -172,19 +200,19 @@ def find_units(
     granularity: str = "internal",   # internal (reference) | group (residual-coupled channels too) | layer (each group)
     ignored: list = (),              # layers (modules or names) whose channels are never pruned
     ignore_stem: bool = True,        # leave the first convolution alone, as the reference does
-    _checked: bool = False,          # internal: skip the check of functionally used layers (it prunes a copy)
+    _verify: bool = True,            # check on a copy that pruning each unit is exact (leave out those that are not)
 ) -> Units:
     "The prunable units of `model`, in network order; without internal groups (no blocks), each group is a unit."
     if granularity not in GRANULARITIES:
         raise ValueError(f"granularity must be one of {GRANULARITIES}, got {granularity!r}")
     model = unwrap(model)
-    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    producers = [m for m in model.modules() if isinstance(m, PRODUCERS)]  # the last one is the classifier
     convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
     if not convs:
         raise UnsupportedModelError(f"{type(model).__name__} has no Conv2d layer: ice_nb prunes convolutional networks")
-    left_alone = _resolve(model, ignored) + linears[-1:] + (convs[:1] if ignore_stem else [])
+    left_alone = _resolve(model, ignored) + producers[-1:] + (convs[:1] if ignore_stem else [])
     graph = build_graph(model, example_input)
-    functional = [] if _checked else _functional_layers(graph, example_input, left_alone)
+    _refuse_never_ran(graph, example_input, left_alone)
     infos = [i for i in channel_groups(graph, ignored=left_alone) if _prunable(i)]
     if granularity == "internal" and not any(_classify(model, i)[1] for i in infos):
         granularity = "layer"  # no block structure: every group is its own unit
@@ -205,5 +233,4 @@ def find_units(
     names = {m: n for n, m in model.named_modules()}
     options = dict(granularity=granularity, ignored=[names.get(m, m) for m in _resolve(model, ignored)], ignore_stem=ignore_stem)
     units = Units(units, graph, example_input, options)
-    if functional: _check_functional(units, functional)
-    return units
+    return _verified(units) if _verify else units
