@@ -8,6 +8,7 @@ __all__ = ['CheckpointError', 'safe_load', 'save_pruned', 'load_pruned']
 # %% ../nbs/15_checkpoint.ipynb #ccfe8177
 import pickle
 import zipfile
+from collections import OrderedDict
 from pathlib import Path
 
 import torch
@@ -47,8 +48,11 @@ def save_pruned(model: nn.Module, path: str | Path, input_shape: tuple | None = 
     shape = input_shape or traced_shape
     if shape is None:
         raise ValueError("this model was not traced by ice_nb; pass input_shape=(C, H, W) so it can be rebuilt")
-    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    return atomic_save(dict(format="ice_nb.model", state_dict=state, history=history, input_shape=list(shape), **extra), path)
+    full = model.state_dict()
+    state = {k: v.detach().cpu() for k, v in full.items()}
+    versions = {k: dict(v) for k, v in getattr(full, "_metadata", {}).items()}  # layers' state versions (e.g. MNASNet's)
+    return atomic_save(dict(format="ice_nb.model", state_dict=state, versions=versions, history=history,
+                            input_shape=list(shape), **extra), path)
 
 def load_pruned(arch: nn.Module, path: str | Path) -> nn.Module:
     "Rebuild the pruned model saved at `path` on `arch`, a fresh instance of its original architecture."
@@ -57,7 +61,9 @@ def load_pruned(arch: nn.Module, path: str | Path) -> nn.Module:
     x = torch.zeros(1, *saved["input_shape"], device=next(arch.parameters()).device)
     try:
         replay_history(arch, x, saved["history"])
-        arch.load_state_dict(saved["state_dict"])
+        state = OrderedDict(saved["state_dict"])
+        state._metadata = OrderedDict(saved.get("versions", {}))
+        arch.load_state_dict(state)
     except (ValueError, RuntimeError) as e:
         raise CheckpointError(f"{path} does not fit this {type(arch).__name__}: it was saved from another architecture "
                               f"or configuration ({str(e).splitlines()[0][:200]})") from None
