@@ -280,10 +280,10 @@ def _setup(self: PruningSession):
     with timer("units"):
         self.units = find_units(self.model, self.example_input, cfg.granularity, list(cfg.ignored), cfg.ignore_stem)
     self.ratios = _unit_ratios(self.ratio, [u.name for u in self.units])
-    self.finetune_set = _at_most(data.train, cfg.finetune_images, cfg.seed)
-    self.decision_set = _at_most(data.val, cfg.decision_images, cfg.seed)
+    self.finetune_set = _at_most(data.train, cfg.finetune_images, cfg.seed, "finetune_images (training split)")
+    self.decision_set = _at_most(data.val, cfg.decision_images, cfg.seed, "decision_images (validation split)")
     self.finetune_batches = self._batches(self.finetune_set, train=True, seed=cfg.seed)
-    self.recal_batches = (self._batches(_at_most(data.train, cfg.recal_images, cfg.seed + 2), train=False, seed=0)
+    self.recal_batches = (self._batches(_at_most(data.train, cfg.recal_images, cfg.seed + 2, "recal_images (training split)"), train=False, seed=0)
                           if cfg.recal_images else None)
     self.decision_cache, self.recal_cache = (PrefixCache(), PrefixCache()) if cfg.reuse_prefix else (None, None)
     self._events = None   # the order the model's modules run in, found when first needed
@@ -322,9 +322,13 @@ def _unit_ratios(ratio, names: list) -> dict:
                          + f"the units are {names[:3]} ... (session.units after setup(), or allocate_ratios)")
     return {n: ratio[n] for n in names}
 
-def _at_most(dataset, size, seed: int):
-    "A seeded subset of `size` (a share or a count), or all of `dataset` when the count exceeds it."
-    return dataset if isinstance(size, int) and size >= len(dataset) else subset(dataset, size, seed)
+def _at_most(dataset, size, seed: int, what: str):
+    "A seeded subset of `size` (a share or a count), or all of `dataset` when the count exceeds it (with a warning)."
+    if isinstance(size, int) and size >= len(dataset):
+        if size > len(dataset):
+            warnings.warn(f"{what} = {size} is more than the {len(dataset)} images there are: using all {len(dataset)}")
+        return dataset
+    return subset(dataset, size, seed)
 
 def _batches(self: PruningSession, dataset, train: bool, seed: int) -> Batches:
     return self.data.batches(dataset, self.config.batch_size, self.device, train=train, seed=seed)
@@ -381,7 +385,7 @@ def _fine_tune_pass(self: PruningSession, model: nn.Module, lr: float, batches, 
 def _probe(self: PruningSession) -> FreezePlan:
     cfg = self.config
     planner = FreezePlanner(cfg.fr, cfg.probe_lr, cfg.freeze_score)
-    probe_set = _at_most(self.finetune_set, cfg.probe_images, cfg.seed + 1)
+    probe_set = _at_most(self.finetune_set, cfg.probe_images, cfg.seed + 1, "probe_images (fine-tuning images)")
     probe_batches = self._batches(probe_set, train=True, seed=cfg.seed + 1)
     prune_first = lambda m, us: prune_unit(m, us[0], self.ratios[us[0].name], self.criterion, batches=probe_batches,
                                            max_batches=cfg.criterion_batches, generator=torch.Generator().manual_seed(cfg.seed))
