@@ -176,8 +176,9 @@ def _run_data(settings, run_dir: Path):
     return _load_data(settings, safe_load(run_dir / "checkpoint.pt", "checkpoint")["data"]["name"])  # a run without one
 
 def _check_model(settings):
-    from ice_nb.models import model_source
-    model_source(settings.demo_model)
+    "Refuse an unknown model name, an import path that does not import, or model_kwargs that are not a JSON object."
+    from ice_nb.models import import_factory, model_source
+    if model_source(settings.demo_model) == "import": import_factory(settings.demo_model)
     _model_kwargs(settings)
 
 def _model_kwargs(settings) -> dict:

@@ -4,7 +4,8 @@
 
 # %% auto #0
 __all__ = ['CIFAR_RESNET_DEPTHS', 'SMALL_IMAGE', 'PadShortcut', 'BasicBlock', 'CifarResNet', 'torchvision_names', 'timm_names',
-           'model_names', 'model_source', 'ResizedInput', 'create_model', 'create_model_for', 'model_spec']
+           'model_names', 'model_source', 'ResizedInput', 'import_factory', 'create_model', 'create_model_for',
+           'model_spec']
 
 # %% ../nbs/02_models.ipynb #e603505c
 import copy
@@ -198,7 +199,7 @@ def _fit_image_size(model: nn.Module, name: str, in_channels: int, image_size: i
     raise ValueError(f"{name} does not run on {in_channels}x{image_size}x{image_size} images, nor on larger ones up to "
                      "299 pixels: choose another model or check its model kwargs")
 
-def _import_factory(path: str):
+def import_factory(path: str):
     "The callable at `package.module:attribute`."
     module_name, _, attr = path.partition(":")
     if os.getcwd() not in sys.path: sys.path.append(os.getcwd())  # as `python -m` would, for the CLI
@@ -226,7 +227,7 @@ def _build(name: str, source: str, num_classes: int, in_channels: int, pretraine
         return timm.create_model(name[5:], pretrained=pretrained, num_classes=num_classes, in_chans=in_channels, **kwargs)
     if pretrained:
         raise ValueError(f"pretrained=True loads torchvision or timm weights; load your own into {name}'s factory instead")
-    model = _import_factory(name)(**kwargs)
+    model = import_factory(name)(**kwargs)
     if not isinstance(model, nn.Module):
         raise ValueError(f"{name} returned {type(model).__name__}, not an nn.Module")
     return model
@@ -278,11 +279,11 @@ def create_model(
     if source == "cifar":
         return _cifar_resnet(name, num_classes, in_channels, pretrained, kwargs)
     model = _adapted(name, source, num_classes, in_channels, image_size, pretrained, kwargs)
-    if not pretrained and "image_size" not in kwargs and not _runs_on(model, in_channels, image_size):
+    if not pretrained and not _runs_on(model, in_channels, image_size):
         try:  # a model built for a given image size (a ViT) is built for this one, where it can be
             model = _adapted(name, source, num_classes, in_channels, image_size, pretrained, {**kwargs, "image_size": image_size})
-        except (ValueError, AssertionError):
-            pass
+        except (ValueError, AssertionError, RuntimeError):
+            pass  # it takes no image size, or not this one
     return _fit_image_size(model, name, in_channels, image_size)
 
 def create_model_for(data, name: str, **kwargs) -> nn.Module:

@@ -171,7 +171,7 @@ def test_the_malicious_pickle_does_run_code_when_loaded_unsafely(tmp_path):
 
 @pytest.mark.parametrize("change, error, message", [
     (dict(model=42), TypeError, "model must be an nn.Module or a model name, got int"),
-    (dict(model="resnet21"), ValueError, "unknown model 'resnet21'; known models: resnet20"),
+    (dict(model="resnet21"), ValueError, "unknown model 'resnet21' (did you mean ['resnet32', 'resnet20'"),
     (dict(data="synthetic"), TypeError, "data must be an ImageData (from ice_nb.data.load_data), got str"),
     (dict(config=dict(thre=1.5)), TypeError, "config must be an ICEConfig, got dict"),
     (dict(criterion="l3"), ValueError, "unknown criterion 'l3'; known: l1"),

@@ -18,7 +18,7 @@ def one_line_error(result, *fragments):
 def test_help_lists_the_commands(cli):
     result = cli("--help")
     assert result.returncode == 0
-    for command in ("data", "pretrain", "prune", "tune", "bench", "report", "demo"):
+    for command in ("models", "data", "pretrain", "prune", "tune", "bench", "report", "demo"):
         assert command in result.stdout
 
 
@@ -36,6 +36,26 @@ def test_pretrain_reads_settings_and_flags_win(cli, tmp_path):
     assert "loaded from cache" in again.stdout
 
 
+def test_prune_your_own_model_by_import_path(cli, tmp_path):
+    "A model module in the working directory, its arguments as JSON; the pruned model reloads onto a fresh one."
+    from ice_nb.checkpoint import load_pruned
+    from ice_nb.data import load_data
+    from ice_nb.models import create_model_for
+    (tmp_path / "my_nets.py").write_text((ROOT / "tests" / "zoo_nets.py").read_text())
+    (tmp_path / "settings.ini").write_text("[ice_nb]\nrun_dir = runs\ndevice = cpu\nval_size = 300\n")
+    result = cli("prune", "--model", "my_nets:ChunkNet", "--model-kwargs", '{"c": 8}', "--data", "synthetic",
+                 "--epochs", "1", "--ratio", "0.5", "--out", "run", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "dense my_nets:ChunkNet" in result.stdout and "done: " in result.stdout
+    sys.path.insert(0, str(tmp_path))
+    try:
+        fresh = create_model_for(load_data("synthetic", val_size=300), "my_nets:ChunkNet", c=8)
+    finally:
+        sys.path.remove(str(tmp_path))
+    pruned = load_pruned(fresh, tmp_path / "run" / "pruned.pt")
+    assert pruned.mix.out_channels < 8 and pruned(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
+
+
 def test_bad_setting_names_the_key(cli, tmp_path):
     (tmp_path / "settings.ini").write_text("[ice_nb]\nratio = 2\n")
     one_line_error(cli("pretrain", cwd=tmp_path), "ratio", "between 0 and 1")
@@ -44,7 +64,9 @@ def test_bad_setting_names_the_key(cli, tmp_path):
 
 
 def test_bad_flags_are_one_line_errors(cli, tmp_path):
-    one_line_error(cli("pretrain", "--model", "resnet21", "--data", "synthetic", cwd=tmp_path), "resnet20", "resnet56")
+    one_line_error(cli("pretrain", "--model", "resnet21", "--data", "synthetic", cwd=tmp_path), "resnet20", "ice-nb models")
+    one_line_error(cli("pretrain", "--model", "no_module_here:net", "--data", "synthetic", cwd=tmp_path), "cannot import")
+    one_line_error(cli("pretrain", "--model-kwargs", "{width: 8}", cwd=tmp_path), "model_kwargs must be a JSON object")
     one_line_error(cli("pretrain", "--model", "resnet20", "--data", "mnist", cwd=tmp_path), "fashion_mnist")
     one_line_error(cli("pretrain", "--epochs", "0", "--data", "synthetic", "--val-size", "300", cwd=tmp_path), "demo_epochs")
     one_line_error(cli("pretrain", "--device", "gpu", cwd=tmp_path), "device")
