@@ -142,16 +142,16 @@ def _fit_classes(model: nn.Module, num_classes: int):
         _set(model, name, nn.Conv2d(last.in_channels, num_classes, last.kernel_size, last.stride, last.padding,
                                     bias=last.bias is not None))
 
-def _fit_stem(model: nn.Module, in_channels: int, small: bool) -> list[tuple[str, nn.Module]]:
-    "The first convolution reads `in_channels`; for small images it and the first max-pool stop downsampling."
+def _fit_stem(model: nn.Module, in_channels: int | None, small: bool) -> list[tuple[str, nn.Module]]:
+    "The first convolution reads `in_channels` (None: as it is); for small images it and the first max-pool stop downsampling."
     layers = _named(model, (nn.Conv2d, nn.MaxPool2d))
     first = next(i for i, (_, m) in enumerate(layers) if isinstance(m, nn.Conv2d))
     (name, stem), later = layers[first], layers[first + 1:]
     patchify = stem.kernel_size == stem.stride  # ViT/Swin/ConvNeXt patches: their token grid depends on it
     replaced = []
     if small and stem.stride != (1, 1) and not patchify:
-        replaced.append(_set(model, name, _new_conv(stem, in_channels, kernel_size=3, stride=1, padding=1)))
-    elif stem.in_channels != in_channels:
+        replaced.append(_set(model, name, _new_conv(stem, in_channels or stem.in_channels, kernel_size=3, stride=1, padding=1)))
+    elif in_channels is not None and stem.in_channels != in_channels:
         replaced.append(_set(model, name, _new_conv(stem, in_channels)))
     if small and not patchify:
         for pool_name, layer in later:  # the stem's max-pool, before any other layer downsamples
@@ -190,14 +190,14 @@ def _runs_on(model: nn.Module, in_channels: int, size: int) -> bool:
 def _fit_image_size(model: nn.Module, name: str, in_channels: int, image_size: int) -> nn.Module:
     "`model`, or `model` behind a resize to the smallest size it runs on (with a warning: it costs compute)."
     if _runs_on(model, in_channels, image_size): return model
-    for size in sorted({s for s in (2 * image_size, 64, 96, 128, 160, 224, 299) if s > image_size}):
+    for size in sorted({s for s in (2 * image_size, 64, 96, 128, 160, 192, 224, 256, 299, 384) if s > image_size}):
         if _runs_on(model, in_channels, size):
             warnings.warn(f"{name} does not run on {image_size}-pixel images: ice_nb resizes them to {size} pixels "
                           "inside the model (more compute per image); pass model kwargs that fit small images "
                           "where the model has them (e.g. image_size for a ViT)")
             return ResizedInput(model, size)
     raise ValueError(f"{name} does not run on {in_channels}x{image_size}x{image_size} images, nor on larger ones up to "
-                     "299 pixels: choose another model or check its model kwargs")
+                     "384 pixels: choose another model or check its model kwargs")
 
 def import_factory(path: str):
     "The callable at `package.module:attribute`."
@@ -256,10 +256,11 @@ def _adapted(name: str, source: str, num_classes: int, in_channels: int, image_s
     _drop_auxiliary_heads(model)
     if in_channels != 3 and getattr(model, "transform_input", False): model.transform_input = False  # RGB-only
     if any(isinstance(m, nn.Conv2d) for m in model.modules()):
-        replaced = _fit_stem(model, in_channels, small)
+        channels = None if source == "timm" else in_channels  # timm built it for in_channels (in_chans)
+        replaced = _fit_stem(model, channels, small)
         if replaced and not _runs_on(model, in_channels, image_size):  # the small stem does not help: the model's own
             for layer_name, layer in replaced: _set(model, layer_name, layer)
-            _fit_stem(model, in_channels, small=False)
+            _fit_stem(model, channels, small=False)
     if source != "timm": _fit_classes(model, num_classes)
     return model
 
@@ -282,7 +283,7 @@ def create_model(
     if not pretrained and not _runs_on(model, in_channels, image_size):
         try:  # a model built for a given image size (a ViT) is built for this one, where it can be
             model = _adapted(name, source, num_classes, in_channels, image_size, pretrained, {**kwargs, "image_size": image_size})
-        except (ValueError, AssertionError, RuntimeError):
+        except (ValueError, AssertionError, RuntimeError, TypeError):
             pass  # it takes no image size, or not this one
     return _fit_image_size(model, name, in_channels, image_size)
 
