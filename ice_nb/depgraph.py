@@ -63,13 +63,25 @@ def _with_chunk_sizes(init):
 if not hasattr(tp.dependency.shape_infer.init_shape_information, "__wrapped__"):
     tp.dependency.shape_infer.init_shape_information = _with_chunk_sizes(tp.dependency.shape_infer.init_shape_information)
 
-_MAX_INDICES = 1 << 17  # four times the widest flatten of a classifier (VGG: 512·7·7)
+_max_indices = [1 << 17]  # while a graph is grouped or pruned: twice its widest layer (set by `_widest_layer_bound`)
+
+@contextlib.contextmanager
+def _widest_layer_bound(model: nn.Module):
+    "Within: a group may hold at most twice as many channel indices as the widest layer of `model` reads or writes."
+    widths = [d for m in model.modules() if isinstance(m, (nn.modules.conv._ConvNd, nn.Linear))
+              for d in (m.weight.shape[0], m.weight.shape[1] * getattr(m, "groups", 1))]
+    saved = _max_indices[0]
+    _max_indices[0] = 2 * max(widths, default=1 << 16)
+    try:
+        yield
+    finally:
+        _max_indices[0] = saved
 
 def _bounded(flatten):
-    "A flatten mapping that refuses to blow a group up past `_MAX_INDICES` channels (a mapping Torch-Pruning got wrong)."
+    "A flatten mapping that refuses to blow a group up past any layer's width (a mapping Torch-Pruning got wrong)."
     @functools.wraps(flatten)
     def bounded_flatten(self, idxs):
-        if not self.reverse and len(idxs) * self._stride > _MAX_INDICES:
+        if not self.reverse and len(idxs) * self._stride > _max_indices[0]:
             raise ValueError(f"a flatten mapping would give {len(idxs) * self._stride} channel indices")
         return flatten(self, idxs)
     return bounded_flatten
@@ -182,7 +194,7 @@ def _index_mapping_updated_once(graph: tp.DependencyGraph):
 def _all_groups(graph: tp.DependencyGraph, ignored: list[nn.Module]):
     "Torch-Pruning's `get_all_groups`, skipping a producer whose group it cannot map (e.g. some chunk/split patterns)."
     ignored, visited = list(ignored) + graph.IGNORED_LAYERS_IN_TRACING, set()
-    with _index_mapping_updated_once(graph):
+    with _index_mapping_updated_once(graph), _widest_layer_bound(graph.model):
         groups = list(_each_group(graph, ignored, visited))
     return groups
 
@@ -225,7 +237,8 @@ def _out_fn(module: nn.Module):
 def pruning_group(graph: tp.DependencyGraph, producer: nn.Module, idxs=None):
     "Torch-Pruning's group for `producer`'s output channels `idxs` (all of them by default)."
     if idxs is None: idxs = list(range(filters(producer).shape[0]))
-    return graph.get_pruning_group(producer, _out_fn(producer), list(idxs))
+    with _widest_layer_bound(graph.model):
+        return graph.get_pruning_group(producer, _out_fn(producer), list(idxs))
 
 def channel_readers(graph: tp.DependencyGraph, producer: str) -> list[tuple[str, int, dict]]:
     "[(layer, its channel dim, {producer channel: [the layer's input channels]})] for the conv/linear layers reading `producer`."
