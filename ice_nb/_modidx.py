@@ -125,6 +125,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                  'ice_nb.depgraph._period': ('depgraph.html#_period', 'ice_nb/depgraph.py'),
                                  'ice_nb.depgraph._tolerant': ('depgraph.html#_tolerant', 'ice_nb/depgraph.py'),
                                  'ice_nb.depgraph._trace_error': ('depgraph.html#_trace_error', 'ice_nb/depgraph.py'),
+                                 'ice_nb.depgraph._widest_layer_bound': ('depgraph.html#_widest_layer_bound', 'ice_nb/depgraph.py'),
                                  'ice_nb.depgraph._with_chunk_sizes': ('depgraph.html#_with_chunk_sizes', 'ice_nb/depgraph.py'),
                                  'ice_nb.depgraph.build_graph': ('depgraph.html#build_graph', 'ice_nb/depgraph.py'),
                                  'ice_nb.depgraph.channel_groups': ('depgraph.html#channel_groups', 'ice_nb/depgraph.py'),
