@@ -113,16 +113,13 @@ class _RunningModules:
 def _trace_error(model: nn.Module, x: torch.Tensor, e: Exception, failed_in: str | None) -> UnsupportedModelError:
     "What went wrong in a trace, where, and what to change."
     what = f"{e.__class__.__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
-    if failed_in and isinstance(e, TypeError):
-        return UnsupportedModelError(
-            f"{type(model).__name__} failed on an example input of shape {tuple(x.shape)} in {failed_in}: {what}; the "
-            "forward pass must run on one image batch alone: give its other arguments defaults, or wrap the model in a "
-            "module that supplies them")
     if failed_in:
+        fix = ("the forward pass must run on one image batch alone: give its other arguments defaults, or wrap the model "
+               "in a module that supplies them" if isinstance(e, TypeError) else
+               "make the model run on inputs of that shape (e.g. larger images: the data's image size, or create_model's "
+               "image_size), or change that module's forward")
         return UnsupportedModelError(
-            f"{type(model).__name__} failed on an example input of shape {tuple(x.shape)} in {failed_in}: {what}; "
-            "make the model run on inputs of that shape (e.g. larger images: the data's image size, or create_model's "
-            "image_size), or change that module's forward")
+            f"{type(model).__name__} failed on an example input of shape {tuple(x.shape)} in {failed_in}: {what}; {fix}")
     step = traceback.extract_tb(e.__traceback__)[-1].name
     return UnsupportedModelError(
         f"Torch-Pruning could not build the dependency graph of {type(model).__name__} (in its step {step}: {what}); "
