@@ -148,9 +148,11 @@ def _zero_inputs(dim: int, channels: list[int], module: nn.Module, args: tuple):
 
 def _exact(units, names: set[str], ratio: float) -> str | None:
     "Why pruning the units `names` on a copy does not compute what the dense model computes with those channels zeroed."
-    dense, x = units.model, units.example_input
+    dense, example = units.model, units.example_input
     pruned, hooks, was_training = copy.deepcopy(dense).eval(), [], dense.training
-    trial = [u for u in find_units(pruned, x, _verify=False, **units.options) if u.name in names]
+    trial = [u for u in find_units(pruned, example, _verify=False, **units.options) if u.name in names]
+    noise = torch.Generator().manual_seed(0)  # an all-zero example would make many wrong mappings look right
+    x = torch.randn(2, *example.shape[1:], generator=noise).to(example.device, example.dtype)
     try:
         reading = {g.producer: channel_readers(trial[0].graph, g.producer) for u in trial for g in u.groups}
         for unit in trial:
