@@ -185,8 +185,8 @@ def _model_kwargs(settings) -> dict:
     "The model's own arguments, from the JSON of `model_kwargs`."
     try:
         kwargs = json.loads(settings.model_kwargs or "{}")
-    except json.JSONDecodeError as e:
-        raise ValueError(f"model_kwargs must be a JSON object such as '{{\"width\": 8}}', got {settings.model_kwargs!r} ({e})") from None
+    except json.JSONDecodeError:
+        kwargs = None
     if not isinstance(kwargs, dict):
         raise ValueError(f"model_kwargs must be a JSON object such as '{{\"width\": 8}}', got {settings.model_kwargs!r}")
     return kwargs

@@ -188,8 +188,7 @@ def _runs_on(model: nn.Module, in_channels: int, size: int) -> bool:
         model.train(was_training)
 
 def _fit_image_size(model: nn.Module, name: str, in_channels: int, image_size: int) -> nn.Module:
-    "`model`, or `model` behind a resize to the smallest size it runs on (with a warning: it costs compute)."
-    if _runs_on(model, in_channels, image_size): return model
+    "`model` (which does not run on `image_size`) behind a resize to the smallest size it runs on, with a warning."
     for size in sorted({s for s in (2 * image_size, 64, 96, 128, 160, 192, 224, 256, 299, 384) if s > image_size}):
         if _runs_on(model, in_channels, size):
             warnings.warn(f"{name} does not run on {image_size}-pixel images: ice_nb resizes them to {size} pixels "
@@ -280,9 +279,11 @@ def create_model(
     if source == "cifar":
         return _cifar_resnet(name, num_classes, in_channels, pretrained, kwargs)
     model = _adapted(name, source, num_classes, in_channels, image_size, pretrained, kwargs)
-    if not pretrained and not _runs_on(model, in_channels, image_size):
+    if _runs_on(model, in_channels, image_size): return model
+    if not pretrained:
         try:  # a model built for a given image size (a ViT) is built for this one, where it can be
-            model = _adapted(name, source, num_classes, in_channels, image_size, pretrained, {**kwargs, "image_size": image_size})
+            sized = _adapted(name, source, num_classes, in_channels, image_size, pretrained, {**kwargs, "image_size": image_size})
+            if _runs_on(sized, in_channels, image_size): return sized
         except (ValueError, AssertionError, RuntimeError, TypeError):
             pass  # it takes no image size, or not this one
     return _fit_image_size(model, name, in_channels, image_size)
