@@ -20,8 +20,10 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from .config import IceNbError
+
 # %% ../nbs/01_data.ipynb #be623a59
-class DataError(RuntimeError):
+class DataError(IceNbError, RuntimeError):
     "Data that is missing or unusable; the message says how to get or fix it."
 
 # %% ../nbs/01_data.ipynb #d728c973

@@ -24,7 +24,7 @@ def test_help_lists_the_commands(cli):
 
 def test_pretrain_reads_settings_and_flags_win(cli, tmp_path):
     (tmp_path / "settings.ini").write_text(
-        "[ice_nb]\nrun_dir = runs\ndevice = cpu\nval_size = 300\ndemo_model = resnet56\ndemo_dataset = synthetic\ndemo_epochs = 1\n")
+        "[ice_nb]\nrun_dir = runs\ndevice = cpu\nval_size = 300\nmodel = resnet56\ndataset = synthetic\npretrain_epochs = 1\n")
     result = cli("pretrain", "--model", "resnet20", "--out", "dense.pt", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "resnet20 on synthetic: 2700 train / 300 val / 1000 test images" in result.stdout
@@ -58,7 +58,7 @@ def test_prune_your_own_model_by_import_path(cli, tmp_path):
 
 def test_bad_setting_names_the_key(cli, tmp_path):
     (tmp_path / "settings.ini").write_text("[ice_nb]\nratio = 2\n")
-    one_line_error(cli("pretrain", cwd=tmp_path), "ratio", "between 0 and 1")
+    one_line_error(cli("pretrain", cwd=tmp_path), "settings.ini: ratio must be in (0, 1), got 2.0")
     (tmp_path / "settings.ini").write_text("[ice_nb]\nbatch_size = lots\n")
     one_line_error(cli("demo", cwd=tmp_path), "batch_size")
 
@@ -68,7 +68,7 @@ def test_bad_flags_are_one_line_errors(cli, tmp_path):
     one_line_error(cli("pretrain", "--model", "no_module_here:net", "--data", "synthetic", cwd=tmp_path), "cannot import")
     one_line_error(cli("pretrain", "--model-kwargs", "{width: 8}", cwd=tmp_path), "model_kwargs must be a JSON object")
     one_line_error(cli("pretrain", "--model", "resnet20", "--data", "mnist", cwd=tmp_path), "fashion_mnist")
-    one_line_error(cli("pretrain", "--epochs", "0", "--data", "synthetic", "--val-size", "300", cwd=tmp_path), "demo_epochs")
+    one_line_error(cli("pretrain", "--epochs", "0", "--data", "synthetic", "--val-size", "300", cwd=tmp_path), "pretrain_epochs")
     one_line_error(cli("pretrain", "--device", "gpu", cwd=tmp_path), "device")
 
 

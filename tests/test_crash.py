@@ -12,7 +12,7 @@ import torch
 
 from conftest import ICE_NB, run_cli
 
-SETTINGS = "[ice_nb]\nrun_dir = runs\nval_size = 300\ndevice = cpu\ndemo_epochs = 1\ndemo_dataset = synthetic\nseed = 0\n"
+SETTINGS = "[ice_nb]\nrun_dir = runs\nval_size = 300\ndevice = cpu\npretrain_epochs = 1\ndataset = synthetic\nseed = 0\n"
 PRUNE = ("prune", "--ratio", "0.5", "--finetune-images", "256", "--decision-images", "200")
 
 
