@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch.nn as nn
 
-from .config import ICE_VALUES
+from .config import ICE_VALUES, ConfigError, IceNbError
 from .data import ImageData
 from .metrics import measure_latency
 from .session import ICEConfig, PruningSession
@@ -112,7 +112,7 @@ def run_benchmark(dense: nn.Module, data: ImageData, preset: BenchPreset, settin
     configs = bench_configs(preset, settings, **common)
     names = list(pipelines or preset.pipelines) + (list(ABLATIONS) if ablation else [])
     unknown = [n for n in names if n not in configs and n != "ice-tuned"]
-    if unknown: raise ValueError(f"unknown pipelines {unknown}; known: ice-tuned, {', '.join(configs)}")
+    if unknown: raise ConfigError(f"unknown pipelines {unknown}; known: ice-tuned, {', '.join(configs)}")
     results = {}
     for name in names:
         search = 0.0
@@ -128,7 +128,7 @@ def run_benchmark(dense: nn.Module, data: ImageData, preset: BenchPreset, settin
     return results
 
 # %% ../nbs/50_bench.ipynb #d3bf88db
-class DishonestBenchmark(ValueError):
+class DishonestBenchmark(IceNbError, ValueError):
     "A preset where fine-tuning does not matter: its speed-ups would mean nothing."
 
 def check_honest(results: dict) -> list[str]:

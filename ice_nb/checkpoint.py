@@ -14,11 +14,12 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
+from .config import ConfigError, IceNbError
 from .depgraph import model_history, replay_history, unwrap
 from .train import atomic_save
 
 # %% ../nbs/15_checkpoint.ipynb #3c3e1067
-class CheckpointError(RuntimeError):
+class CheckpointError(IceNbError, RuntimeError):
     "A checkpoint or saved model that is missing, damaged, unsafe, or for another model."
 
 def safe_load(path: str | Path, kind: str = "checkpoint") -> dict:
@@ -47,7 +48,7 @@ def save_pruned(model: nn.Module, path: str | Path, input_shape: tuple | None = 
     history, traced_shape = model_history(model)
     shape = input_shape or traced_shape
     if shape is None:
-        raise ValueError("this model was not traced by ice_nb; pass input_shape=(C, H, W) so it can be rebuilt")
+        raise ConfigError("this model was not traced by ice_nb; pass input_shape=(C, H, W) so it can be rebuilt")
     full = model.state_dict()
     state = {k: v.detach().cpu() for k, v in full.items()}
     versions = {k: dict(v) for k, v in getattr(full, "_metadata", {}).items()}  # layers' state versions (e.g. MNASNet's)

@@ -16,6 +16,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .config import ConfigError, check_range
 from .depgraph import TP_IMPORTANCES, filters, following_norm, remove_channels, tp_importance, unwrap
 
 # %% ../nbs/11_criteria.ipynb #84f6ec75
@@ -46,7 +47,7 @@ def random_scores(ctx: ScoringContext) -> torch.Tensor:
 def channel_activations(ctx: ScoringContext) -> torch.Tensor:
     "Per-image, per-channel spatial mean of ReLU(norm output) over up to `max_batches` batches: [N, C]."
     if ctx.batches is None:
-        raise ValueError("this criterion reads activations: pass `batches` (e.g. a training loader) and `max_batches`")
+        raise ConfigError("this criterion reads activations: pass `batches` (e.g. a training loader) and `max_batches`")
     rows = []
     hooked = ctx.norm if ctx.norm is not None else ctx.producer
     hook = hooked.register_forward_hook(lambda m, i, out: rows.append(F.relu(out.detach().float()).flatten(2).mean(2).cpu()))
@@ -61,7 +62,7 @@ def channel_activations(ctx: ScoringContext) -> torch.Tensor:
         hook.remove()
         ctx.model.train(was_training)
     if not rows:
-        raise ValueError("no batch reached the layer: the loader is empty or max_batches is 0")
+        raise ConfigError("no batch reached the layer: the loader is empty or max_batches is 0")
     return torch.cat(rows)
 
 def mean_activation_scores(ctx: ScoringContext) -> torch.Tensor:
@@ -91,7 +92,7 @@ def entropy_normalized_scores(ctx: ScoringContext, bins: int = 20) -> torch.Tens
 # %% ../nbs/11_criteria.ipynb #65d213b4
 def _with_gradients(ctx: ScoringContext, fn):
     if ctx.batches is None:
-        raise ValueError("taylor importance needs gradients: pass `batches` and `max_batches`")
+        raise ConfigError("taylor importance needs gradients: pass `batches` and `max_batches`")
     params = list(ctx.model.parameters())
     flags = [p.requires_grad for p in params]
     for p in params: p.requires_grad_(True); p.grad = None
@@ -126,7 +127,7 @@ def get_criterion(criterion):
     "The scoring function for `criterion`: a name from `CRITERIA`, or a callable `(ScoringContext) -> scores`."
     if callable(criterion): return criterion
     if criterion not in CRITERIA:
-        raise ValueError(f"unknown criterion {criterion!r}; known: {', '.join(CRITERIA)}, or pass a callable(context) -> scores")
+        raise ConfigError(f"unknown criterion {criterion!r}; known: {', '.join(CRITERIA)}, or pass a callable(context) -> scores")
     return CRITERIA[criterion]
 
 # %% ../nbs/11_criteria.ipynb #fa358d37
@@ -141,8 +142,7 @@ class PruneResult:
 
 def channels_to_remove(channels: int, ratio: float) -> int:
     "ceil(ratio · channels), leaving at least one channel."
-    if not (isinstance(ratio, (int, float)) and 0 < ratio < 1):
-        raise ValueError(f"ratio must be a fraction strictly between 0 and 1 (the share of channels removed), got {ratio!r}")
+    check_range("ratio", ratio)
     return min(math.ceil(ratio * channels - 1e-9), channels - 1)
 
 def _choose(scores: torch.Tensor, k: int, period: int) -> list[int]:
@@ -167,7 +167,7 @@ def prune_unit(
     graph = unit.graph
     model = unwrap(model)
     if graph is None or graph.model is not model:
-        raise ValueError(f"unit {unit.name!r} was found on another model: call find_units on this model first")
+        raise ConfigError(f"unit {unit.name!r} was found on another model: call find_units on this model first")
     removed, before, after, score_s, prune_s = {}, 0, 0, 0.0, 0.0
     for group in unit.groups:
         producer = model.get_submodule(group.producer)
@@ -178,8 +178,8 @@ def prune_unit(
                              generator if generator is not None else torch.Generator().manual_seed(0))
         scores = torch.as_tensor(score(ctx)).flatten()
         if scores.shape != (channels,) or not torch.isfinite(scores).all():
-            raise ValueError(f"criterion gave {tuple(scores.shape)} scores for {channels} channels of {group.producer} "
-                             "(or non-finite values); it must return one finite score per output channel")
+            raise ConfigError(f"criterion gave {tuple(scores.shape)} scores for {channels} channels of {group.producer} "
+                              "(or non-finite values); it must return one finite score per output channel")
         idxs = _choose(scores.cpu(), k, group.period)
         middle = time.perf_counter()
         if k > 0: remove_channels(graph, producer, idxs)

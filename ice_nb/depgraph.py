@@ -4,8 +4,9 @@
 
 # %% auto #0
 __all__ = ['PRODUCERS', 'TP_IMPORTANCES', 'UnsupportedModelError', 'unwrap', 'build_graph', 'GroupInfo', 'filters',
-           'channel_groups', 'untraced_layers', 'pruning_group', 'channel_readers', 'remove_channels', 'following_norm',
-           'tp_importance', 'pruning_history', 'model_history', 'replay_history', 'count_macs_and_params']
+           'channel_groups', 'untraced_layers', 'pruning_group', 'channel_readers', 'pruning_history',
+           'remove_channels', 'following_norm', 'tp_importance', 'model_history', 'replay_history',
+           'count_macs_and_params']
 
 # %% ../nbs/04_depgraph.ipynb #cc671fd9
 import contextlib
@@ -18,8 +19,10 @@ import torch
 import torch.nn as nn
 import torch_pruning as tp
 
+from .config import ConfigError, IceNbError
+
 # %% ../nbs/04_depgraph.ipynb #a3476b3b
-class UnsupportedModelError(RuntimeError):
+class UnsupportedModelError(IceNbError, RuntimeError):
     "Torch-Pruning cannot trace or prune this model; the message names the layer and a workaround."
 
 _HISTORY, _INPUT_SHAPE = "_ice_nb_pruning_history", "_ice_nb_input_shape"
@@ -249,11 +252,15 @@ def channel_readers(graph: tp.DependencyGraph, producer: str) -> list[tuple[str,
         found.append((names[layer], 1 if isinstance(layer, nn.modules.conv._ConvNd) else -1, channels))
     return found
 
+def pruning_history(graph: tp.DependencyGraph) -> list:
+    "The graph's pruning history as plain lists: [layer name, is output pruning, indices]."
+    return [[name, bool(out), [int(i) for i in idxs]] for name, out, idxs in graph.pruning_history()]
+
 def remove_channels(graph: tp.DependencyGraph, producer: nn.Module, idxs) -> None:
     "Physically remove output channels `idxs` of `producer` and every coupled channel."
     group = pruning_group(graph, producer, sorted(int(i) for i in idxs))
     if not graph.check_pruning_group(group):
-        raise ValueError(f"removing {len(idxs)} channels would leave a layer of the group with none; prune fewer")
+        raise ConfigError(f"removing {len(idxs)} channels would leave a layer of the group with none; prune fewer")
     group.prune()
     object.__setattr__(graph.model, _HISTORY, pruning_history(graph))
 
@@ -276,10 +283,6 @@ def tp_importance(name: str, graph: tp.DependencyGraph, producer: nn.Module) -> 
     return TP_IMPORTANCES[name]()(pruning_group(graph, producer))
 
 # %% ../nbs/04_depgraph.ipynb #84a61135
-def pruning_history(graph: tp.DependencyGraph) -> list:
-    "The graph's pruning history as plain lists: [layer name, is output pruning, indices]."
-    return [[name, bool(out), [int(i) for i in idxs]] for name, out, idxs in graph.pruning_history()]
-
 def model_history(model: nn.Module) -> tuple[list, list | None]:
     "How `model` was pruned (its pruning history) and the input shape it was traced with."
     model = unwrap(model)
@@ -289,13 +292,13 @@ def replay_history(model: nn.Module, example_input: torch.Tensor, history: list)
     "Apply a recorded pruning `history` to `model` (a fresh instance of the original architecture)."
     model = unwrap(model)
     if getattr(model, _HISTORY, []):
-        raise ValueError("this model is already pruned: replay a history on a fresh instance of the architecture")
+        raise ConfigError("this model is already pruned: replay a history on a fresh instance of the architecture")
     graph = build_graph(model, example_input)
     try:
         graph.load_pruning_history([(n, out, list(idxs)) for n, out, idxs in history])
     except (AttributeError, IndexError, RuntimeError) as e:
-        raise ValueError(f"the pruning history does not fit this model ({e.__class__.__name__}: {e}); "
-                         "load it onto the architecture it was recorded on") from None
+        raise ConfigError(f"the pruning history does not fit this model ({e.__class__.__name__}: {e}); "
+                          "load it onto the architecture it was recorded on") from None
     object.__setattr__(model, _HISTORY, pruning_history(graph))
     return graph
 

@@ -16,6 +16,7 @@ from typing import Callable
 import torch
 import torch.nn as nn
 
+from .config import ConfigError, check_range
 from .depgraph import following_norm
 
 # %% ../nbs/13_freeze.ipynb #105e7c95
@@ -38,7 +39,7 @@ def change_score(pre: torch.Tensor, post: torch.Tensor, orig: torch.Tensor, scor
         return abs(float(post.abs().sum() - pre.abs().sum())) / max(float(orig.norm()), 1e-12)
     if score == "relative":
         return float((post - pre).abs().sum()) / max(float(orig.abs().sum()), 1e-12)
-    raise ValueError(f"score must be one of {SCORES}, got {score!r}")
+    raise ConfigError(f"score must be one of {SCORES}, got {score!r}")
 
 # %% ../nbs/13_freeze.ipynb #9d9ccea3
 @dataclass
@@ -56,12 +57,8 @@ class FreezePlan:
 
     def with_fr(self, fr: float) -> "FreezePlan":
         "The plan that the same probe gives for another `fr` (no new probe)."
-        _check_fr(fr)
+        check_range("fr", fr)
         return replace(self, frozen=lowest_scoring(self.scores, fr), fr=float(fr))
-
-def _check_fr(fr):
-    if isinstance(fr, bool) or not isinstance(fr, (int, float)) or not 0 <= fr < 1:
-        raise ValueError(f"fr (the fraction of layers to freeze) must be in [0, 1), got {fr!r}")
 
 def lowest_scoring(scores: dict, fr: float) -> list:
     "The `ceil(fr · N)` names with the lowest scores, lowest first."
@@ -87,9 +84,9 @@ def frozen_fraction(model: nn.Module) -> float:
 class FreezePlanner:
     "Choose the `ceil(fr · N)` convolutions that move least in a probe, to freeze during fine-tuning."
     def __init__(self, fr: float = 0.5, probe_lr: float = 0.001, score: str = "reference"):
-        _check_fr(fr)
-        if not probe_lr > 0: raise ValueError(f"probe_lr must be > 0, got {probe_lr!r}")
-        if score not in SCORES: raise ValueError(f"score must be one of {SCORES}, got {score!r}")
+        check_range("fr", fr)
+        check_range("probe_lr", probe_lr)
+        if score not in SCORES: raise ConfigError(f"score must be one of {SCORES}, got {score!r}")
         self.fr, self.probe_lr, self.score = float(fr), float(probe_lr), score
 
     def plan(self, model: nn.Module, units,

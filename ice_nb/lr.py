@@ -10,6 +10,8 @@ import math
 
 import torch.nn as nn
 
+from .config import ConfigError, check_range
+
 # %% ../nbs/14_lr.ipynb #ce7eee54
 def pruning_aware_lr(
     x: float,       # remaining fraction of counted conv weights, in [0, 1]
@@ -19,13 +21,10 @@ def pruning_aware_lr(
     delta: float,   # LR drop after the switch; base - delta stays > 0
 ) -> float:
     "Learning rate for a fine-tuning step, given how much of the network remains (ICE's formula)."
-    for name, value in (("x", x), ("base", base), ("p", p), ("beta", beta), ("delta", delta)):
-        if not isinstance(value, (int, float)) or math.isnan(value):
-            raise ValueError(f"{name} must be a number, got {value!r}")
-    if not 0 <= x <= 1: raise ValueError(f"x is a remaining fraction in [0, 1], got {x}")
-    if not 0 <= p < 0.5: raise ValueError(f"p must be in [0, 0.5): for p >= 0.5 the formula divides by zero or turns negative (got {p})")
-    if beta <= 0: raise ValueError(f"beta must be > 0, got {beta}")
-    if not (base > 0 and 0 <= delta < base): raise ValueError(f"need base > 0 and 0 <= delta < base, got base={base}, delta={delta}")
+    if isinstance(x, bool) or not isinstance(x, (int, float)) or not 0 <= x <= 1:
+        raise ConfigError(f"x is a remaining fraction in [0, 1], got {x!r}")
+    for name, value in (("base", base), ("p", p), ("beta", beta), ("delta", delta)): check_range(name, value)
+    if delta >= base: raise ConfigError(f"delta must be below base (the LR after the switch is base - delta), got base={base}, delta={delta}")
     if x == 0: return base - delta
     z = -beta * math.log(x / (2 * (1 - p) - x))  # 1 / (1 + rho^beta) = sigmoid(z)
     sigmoid = 1 / (1 + math.exp(-z)) if z >= 0 else math.exp(z) / (1 + math.exp(z))
@@ -36,7 +35,7 @@ LR_RULES = ("reference", "all")
 
 def counted_conv_weights(model: nn.Module, rule: str = "reference") -> int:
     "Weights of the convolutions that `x` counts: k×k (k > 1) except the stem (reference), or all."
-    if rule not in LR_RULES: raise ValueError(f"rule must be one of {LR_RULES}, got {rule!r}")
+    if rule not in LR_RULES: raise ConfigError(f"rule must be one of {LR_RULES}, got {rule!r}")
     convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
     if rule == "reference":
         convs = [m for m in convs if m.weight.shape[-1] > 1][1:]
@@ -46,5 +45,5 @@ def counted_conv_weights(model: nn.Module, rule: str = "reference") -> int:
 
 def remaining_fraction(model: nn.Module, dense_count: int, rule: str = "reference") -> float:
     "`x`: counted conv weights of `model` over `dense_count`, those of the unpruned model."
-    if dense_count <= 0: raise ValueError(f"the dense model has no counted conv weights under rule {rule!r}; use rule='all'")
+    if dense_count <= 0: raise ConfigError(f"the dense model has no counted conv weights under rule {rule!r}; use rule='all'")
     return counted_conv_weights(model, rule) / dense_count

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
+from .config import ConfigError
 from .depgraph import count_macs_and_params
 from .train import model_device, synchronize
 
@@ -44,7 +45,7 @@ def measure_latency(
 ) -> Latency:
     "Measured forward-pass latency of `model` on its device."
     if repeat < 1 or warmup < 0:
-        raise ValueError(f"repeat must be >= 1 and warmup >= 0, got {repeat}, {warmup}")
+        raise ConfigError(f"repeat must be >= 1 and warmup >= 0, got {repeat}, {warmup}")
     device = model_device(model)
     x = torch.randn(batch_size, *input_shape, device=device).contiguous(memory_format=torch.channels_last)
     was_training = model.training

@@ -20,6 +20,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .config import ConfigError
+
 # %% ../nbs/02_models.ipynb #9b3a73d9
 class PadShortcut(nn.Module):
     "He et al.'s option-A shortcut: subsample by `stride` and zero-pad the new channels."
@@ -54,7 +56,7 @@ class CifarResNet(nn.Module):
     def __init__(self, n: int, num_classes: int = 10, in_channels: int = 3, width: int = 16, shortcut: str = "B"):
         super().__init__()
         if shortcut not in ("A", "B"):
-            raise ValueError(f"shortcut must be 'A' (zero padding) or 'B' (1x1 conv), got {shortcut!r}")
+            raise ConfigError(f"shortcut must be 'A' (zero padding) or 'B' (1x1 conv), got {shortcut!r}")
         self.conv1 = nn.Conv2d(in_channels, width, 3, 1, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(width)
         planes, layers = width, []
@@ -100,15 +102,15 @@ def model_names() -> list[str]:
 def model_source(name: str) -> str:
     "Where `create_model` gets `name`: 'cifar', 'torchvision', 'timm' or 'import'; a clear error for an unknown name."
     if not isinstance(name, str) or not name:
-        raise ValueError(f"a model name is a non-empty string, got {name!r}")
+        raise ConfigError(f"a model name is a non-empty string, got {name!r}")
     if name in CIFAR_RESNET_DEPTHS: return "cifar"
     if name.startswith("timm:"): return "timm"
     if ":" in name: return "import"
     if name in torchvision_names(): return "torchvision"
     close = difflib.get_close_matches(name, model_names(), n=3)
-    raise ValueError(f"unknown model {name!r}{f' (did you mean {close}?)' if close else ''}: use a CIFAR ResNet "
-                     f"({', '.join(CIFAR_RESNET_DEPTHS)}), a torchvision classifier (`ice-nb models` lists them), "
-                     "timm:NAME (pip install 'ice_nb[timm]'), or your own factory as package.module:function")
+    raise ConfigError(f"unknown model {name!r}{f' (did you mean {close}?)' if close else ''}: use a CIFAR ResNet "
+                      f"({', '.join(CIFAR_RESNET_DEPTHS)}), a torchvision classifier (`ice-nb models` lists them), "
+                      "timm:NAME (pip install 'ice_nb[timm]'), or your own factory as package.module:function")
 
 # %% ../nbs/02_models.ipynb #312ad23c
 def _new_conv(conv: nn.Conv2d, in_channels: int, kernel_size=None, stride=None, padding=None) -> nn.Conv2d:
@@ -195,8 +197,8 @@ def _fit_image_size(model: nn.Module, name: str, in_channels: int, image_size: i
                           "inside the model (more compute per image); pass model kwargs that fit small images "
                           "where the model has them (e.g. image_size for a ViT)")
             return ResizedInput(model, size)
-    raise ValueError(f"{name} does not run on {in_channels}x{image_size}x{image_size} images, nor on larger ones up to "
-                     "384 pixels: choose another model or check its model kwargs")
+    raise ConfigError(f"{name} does not run on {in_channels}x{image_size}x{image_size} images, nor on larger ones up to "
+                      "384 pixels: choose another model or check its model kwargs")
 
 def import_factory(path: str):
     "The callable at `package.module:attribute`."
@@ -205,10 +207,10 @@ def import_factory(path: str):
     try:
         factory = functools.reduce(getattr, attr.split("."), importlib.import_module(module_name))
     except (ImportError, AttributeError) as e:
-        raise ValueError(f"cannot import {path!r} ({type(e).__name__}: {e}); a model path is package.module:function, "
-                         "importable from the current directory or the installed packages") from None
+        raise ConfigError(f"cannot import {path!r} ({type(e).__name__}: {e}); a model path is package.module:function, "
+                          "importable from the current directory or the installed packages") from None
     if not callable(factory):
-        raise ValueError(f"{path!r} is not callable: point at a function or class that returns an nn.Module")
+        raise ConfigError(f"{path!r} is not callable: point at a function or class that returns an nn.Module")
     return factory
 
 def _build(name: str, source: str, num_classes: int, in_channels: int, pretrained: bool, kwargs: dict) -> nn.Module:
@@ -220,28 +222,28 @@ def _build(name: str, source: str, num_classes: int, in_channels: int, pretraine
         try:
             import timm
         except ImportError:
-            raise ValueError(f"{name} needs timm: pip install 'ice_nb[timm]' (or pip install timm)") from None
+            raise ConfigError(f"{name} needs timm: pip install 'ice_nb[timm]' (or pip install timm)") from None
         if not timm.list_models(name[5:]):
-            raise ValueError(f"timm has no model {name[5:]!r}; `ice-nb models --timm 'resnet*'` lists some")
+            raise ConfigError(f"timm has no model {name[5:]!r}; `ice-nb models --timm 'resnet*'` lists some")
         return timm.create_model(name[5:], pretrained=pretrained, num_classes=num_classes, in_chans=in_channels, **kwargs)
     if pretrained:
-        raise ValueError(f"pretrained=True loads torchvision or timm weights; load your own into {name}'s factory instead")
+        raise ConfigError(f"pretrained=True loads torchvision or timm weights; load your own into {name}'s factory instead")
     model = import_factory(name)(**kwargs)
     if not isinstance(model, nn.Module):
-        raise ValueError(f"{name} returned {type(model).__name__}, not an nn.Module")
+        raise ConfigError(f"{name} returned {type(model).__name__}, not an nn.Module")
     return model
 
 # %% ../nbs/02_models.ipynb #783f9cc7
 def _cifar_resnet(name: str, num_classes: int, in_channels: int, pretrained: bool, kwargs: dict) -> nn.Module:
     if pretrained:
-        raise ValueError(f"torchvision has no pretrained {name}; train it with `ice_nb.train.pretrain` "
-                         "(or `ice-nb pretrain`), which caches the dense model")
+        raise ConfigError(f"torchvision has no pretrained {name}; train it with `ice_nb.train.pretrain` "
+                          "(or `ice-nb pretrain`), which caches the dense model")
     unknown = set(kwargs) - {"width", "shortcut"}
     if unknown:
-        raise ValueError(f"{name} takes the model arguments width and shortcut, not {sorted(unknown)}")
+        raise ConfigError(f"{name} takes the model arguments width and shortcut, not {sorted(unknown)}")
     width = kwargs.get("width", 16)
     if isinstance(width, bool) or not isinstance(width, int) or width < 1:
-        raise ValueError(f"width must be an integer >= 1, got {width!r}")
+        raise ConfigError(f"width must be an integer >= 1, got {width!r}")
     return CifarResNet(CIFAR_RESNET_DEPTHS[name], num_classes, in_channels, width, kwargs.get("shortcut", "B"))
 
 def _adapted(name: str, source: str, num_classes: int, in_channels: int, image_size: int, pretrained: bool,
@@ -250,7 +252,7 @@ def _adapted(name: str, source: str, num_classes: int, in_channels: int, image_s
     try:
         model = _build(name, source, num_classes, in_channels, pretrained, kwargs)
     except TypeError as e:  # an argument the builder does not take
-        raise ValueError(f"{name} does not take these model arguments {kwargs} ({e})") from None
+        raise ConfigError(f"{name} does not take these model arguments {kwargs} ({e})") from None
     small = image_size <= SMALL_IMAGE and source != "import"  # your own model keeps its architecture
     _drop_auxiliary_heads(model)
     if in_channels != 3 and getattr(model, "transform_input", False): model.transform_input = False  # RGB-only
@@ -275,7 +277,7 @@ def create_model(
     source = model_source(name)
     for what, value, low in (("num_classes", num_classes, 2), ("in_channels", in_channels, 1), ("image_size", image_size, 8)):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise ValueError(f"{what} must be an integer >= {low}, got {value!r}")
+            raise ConfigError(f"{what} must be an integer >= {low}, got {value!r}")
     if source == "cifar":
         return _cifar_resnet(name, num_classes, in_channels, pretrained, kwargs)
     model = _adapted(name, source, num_classes, in_channels, image_size, pretrained, kwargs)
@@ -288,6 +290,7 @@ def create_model(
             pass  # it takes no image size, or not this one
     return _fit_image_size(model, name, in_channels, image_size)
 
+# %% ../nbs/02_models.ipynb #46e03437
 def create_model_for(data, name: str, **kwargs) -> nn.Module:
     "`create_model(name)` sized for an `ImageData`'s classes, channels and image size; the model remembers how it was made."
     model = create_model(name, num_classes=data.num_classes, in_channels=data.in_channels,

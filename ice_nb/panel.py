@@ -23,9 +23,11 @@ from pathlib import Path
 import ipywidgets as widgets
 import torch
 import torch.nn as nn
+from fastcore.basics import patch
 from matplotlib.figure import Figure
 
 from .checkpoint import safe_load, save_pruned
+from .config import HYPERPARAMETERS, ConfigError, ConfigTypeError
 from .criteria import CRITERIA
 from .data import DATASETS, ImageData, load_data
 from .models import model_names
@@ -36,7 +38,7 @@ from .sensitivity import measure_sensitivity, predicted_kept, set_allocated_rati
 from .session import PIPELINE_SWITCHES, PIPELINES, ICEConfig, PruningSession, StepRecord, check_ratio
 from .train import pretrain
 from .trigger import BUDGETS
-from .tune import PRESET_OF_DATASET, PRESETS
+from .tune import SEARCH_SPACE_OF_DATASET, SEARCH_SPACES
 
 # %% ../nbs/31_panel.ipynb #15d27543
 SWITCHES = ("use_trigger", "use_freeze", "use_adaptive_lr")
@@ -88,13 +90,11 @@ def describe_error(error: BaseException, where: str = "") -> str:
             f"<details><summary>traceback</summary><pre>{trace}</pre></details></div>")
 
 # %% ../nbs/31_panel.ipynb #6f0d4d5a
-SLIDERS = dict(  # ICE hyper-parameter -> (min, max, step, readout format) of its slider
-    thre=(0.0, 12.0, 0.1, ".1f"), fr=(0.0, 0.95, 0.05, ".2f"), base=(0.0005, 0.02, 0.0005, ".4f"),
-    p=(0.0, 0.45, 0.01, ".2f"), beta=(1.0, 100.0, 1.0, ".0f"), delta=(0.0, 0.02, 0.0001, ".4f"))
+SLIDERS = dict(thre=".1f", fr=".2f", base=".4f", p=".2f", beta=".0f", delta=".4f")  # ICE hyper-parameter -> readout format
 
 def reference_grid(dataset: str) -> dict:
-    "The paper's search grid for `dataset` (its preset in `ice_nb.tune.PRESETS`): parameter -> values."
-    return PRESETS[PRESET_OF_DATASET.get(dataset, "cifar")]
+    "The paper's search grid for `dataset` (its space in `ice_nb.tune.SEARCH_SPACES`): parameter -> values."
+    return SEARCH_SPACES[SEARCH_SPACE_OF_DATASET.get(dataset, "cifar")]
 
 def grid_marks(value: float, grid: list) -> str:
     "HTML listing a reference grid, with the value the slider sits on marked."
@@ -104,6 +104,16 @@ def grid_marks(value: float, grid: list) -> str:
 def devices() -> list[str]:
     "The devices this machine offers: auto, cpu, and cuda / mps when present."
     return ["auto", "cpu"] + ["cuda"] * torch.cuda.is_available() + ["mps"] * torch.backends.mps.is_available()
+
+def _slider(name: str, value: float, readout: str = ".2f") -> widgets.FloatSlider:
+    "A slider for `name` with its range and step from HYPERPARAMETERS, widened to include `value`."
+    low, high, step = HYPERPARAMETERS[name].slider
+    return widgets.FloatSlider(value=value, min=min(low, value), max=max(high, value), step=step,
+                               readout_format=readout, description=name)
+
+def _set_within(field, value):
+    "Set a slider or bounded field to `value`, widening its range when `value` lies outside it."
+    field.min, field.max, field.value = min(field.min, value), max(field.max, value), value
 
 # %% ../nbs/31_panel.ipynb #2f856e00
 class ConfigForm:
@@ -130,12 +140,12 @@ class ConfigForm:
         choice = lambda desc, options, value, fixed=False: widgets.Dropdown(description=desc, options=options, value=value, disabled=fixed)
         self.model = choice("model", list(dict.fromkeys([*model_names(), model])), model, dense is not None)
         self.dataset = choice("dataset", DATASETS, data.name if data is not None else dataset, data is not None)
-        self.ratio = widgets.FloatSlider(value=check_ratio(ratio), min=0.05, max=0.95, step=0.05, description="ratio")
+        self.ratio = _slider("ratio", check_ratio(ratio))
         self.criterion = choice("criterion", list(CRITERIA), criterion)
         self.granularity = choice("granularity", list(GRANULARITIES), self.base.granularity)
         self.device = choice("device", devices(), device)
         self.switches = {name: widgets.Checkbox(value=getattr(self.base, name), description=name) for name in SWITCHES}
-        self.sliders = {name: _slider(name, getattr(self.base, name)) for name in SLIDERS}
+        self.sliders = {name: _slider(name, getattr(self.base, name), readout) for name, readout in SLIDERS.items()}
         self.marks = {name: widgets.HTML() for name in SLIDERS}
         for w in [self.dataset, *self.sliders.values()]: w.observe(lambda _: self.mark_grids(), "value")
         self.mark_grids()
@@ -153,20 +163,16 @@ class ConfigForm:
         values = {name: w.value for name, w in {**self.switches, **self.sliders}.items()}
         return replace(self.base, granularity=self.granularity.value, **values)
 
-def _slider(name: str, value: float) -> widgets.FloatSlider:
-    "A slider for hyper-parameter `name` whose range includes `value`."
-    low, high, step, fmt = SLIDERS[name]
-    return widgets.FloatSlider(value=value, min=min(low, value), max=max(high, value), step=step,
-                               readout_format=fmt, description=name)
-
 # %% ../nbs/31_panel.ipynb #35704635
-def _form_data(self: ConfigForm) -> ImageData:
+@patch
+def data_for(self: ConfigForm) -> ImageData:
     "The data for the chosen dataset: the given data, or loaded from data_root (once)."
     name = self.dataset.value
     if name not in self._loaded: self._loaded[name] = load_data(name, self.data_root)
     return self._loaded[name]
 
-def _form_pretrained(self: ConfigForm, data: ImageData) -> nn.Module:
+@patch
+def pretrained(self: ConfigForm, data: ImageData) -> nn.Module:
     "The chosen model pretrained `pretrain_epochs` on `data` (from the cache when it was trained before)."
     return pretrain(self.model.value, data, epochs=self.pretrain_epochs, device=self.device.value,
                     model_kwargs=self.model_kwargs, progress=False)[0]
@@ -175,7 +181,8 @@ def _next_run_dir(root: Path) -> Path:
     "The first run-NNN folder in `root` that does not exist yet."
     return next(root / f"run-{i:03d}" for i in range(1, 10**6) if not (root / f"run-{i:03d}").exists())
 
-def _form_session(self: ConfigForm) -> PruningSession:
+@patch
+def session(self: ConfigForm) -> PruningSession:
     "A new PruningSession from the form's values."
     config, data = self.config(), self.data_for()
     run_dir = _next_run_dir(Path(self.run_dir)) if self.run_dir is not None else None
@@ -186,7 +193,8 @@ def _form_session(self: ConfigForm) -> PruningSession:
         session.model.load_state_dict(self.pretrained(data).state_dict())
     return session
 
-def _form_show(self: ConfigForm, session: PruningSession):
+@patch
+def show(self: ConfigForm, session: PruningSession):
     "Set the form to a session's values (after a checkpoint is loaded)."
     cfg = session.config
     self.base = cfg
@@ -194,10 +202,7 @@ def _form_show(self: ConfigForm, session: PruningSession):
     if isinstance(session.criterion, str): self.criterion.value = session.criterion
     self.ratio.value, self.granularity.value = session.ratio, cfg.granularity
     for name, w in self.switches.items(): w.value = getattr(cfg, name)
-    for name, w in self.sliders.items():
-        w.min, w.max, w.value = min(w.min, getattr(cfg, name)), max(w.max, getattr(cfg, name)), getattr(cfg, name)
-
-ConfigForm.data_for, ConfigForm.pretrained, ConfigForm.session, ConfigForm.show = _form_data, _form_pretrained, _form_session, _form_show
+    for name, w in self.sliders.items(): _set_within(w, getattr(cfg, name))
 
 # %% ../nbs/31_panel.ipynb #4d440264
 def figure_output(fig: Figure) -> dict:
@@ -261,7 +266,7 @@ class ICEPanel:
         form: ConfigForm | None = None,  # a form whose Build button replaces the session (see from_config)
     ):
         if not isinstance(session, PruningSession):
-            raise TypeError(f"ICEPanel shows a PruningSession, got {type(session).__name__}; build one, or use ICEPanel.from_config")
+            raise ConfigTypeError(f"ICEPanel shows a PruningSession, got {type(session).__name__}; build one, or use ICEPanel.from_config")
         self.baseline, self.tuner, self.background, self.dense, self.form = baseline, tuner, background, dense, form
         self.session, self.sensitivity, self.error, self.figures = None, None, None, {}
         self._thread, self._busy, self._lock, self._draw_lock = None, None, threading.Lock(), threading.Lock()
@@ -312,11 +317,13 @@ _BUTTONS = dict(  # name -> (label, icon, tooltip)
     set_ratios=("Set ratios", "check", "use the ratios in the box for the units not pruned yet"),
 )
 
+@patch
 def _make_widgets(self: ICEPanel):
     names = [n for n in _BUTTONS if n != "build" or self.form is not None]
     self.buttons = {n: widgets.Button(description=_BUTTONS[n][0], icon=_BUTTONS[n][1], tooltip=_BUTTONS[n][2],
                                       layout=widgets.Layout(width="auto")) for n in names}   # no label cut short
-    for n, b in self.buttons.items(): b.on_click(getattr(self, f"_on_{n}"))
+    for n, b in self.buttons.items():   # each handler is looked up at its click: they are patched onto ICEPanel below
+        b.on_click(lambda _, n=n: getattr(self, f"_on_{n}")())
     self.header, self.status, self.error_area = widgets.HTML(), widgets.HTML(), widgets.HTML()
     self.folder = widgets.Text(description="folder", placeholder="runs/panel")
     self.images = widgets.IntText(value=500, description="images")
@@ -349,13 +356,16 @@ _FINETUNE_CHOICES = {"trigger decides": None, "force": True, "skip": False}   # 
 def _steering_widgets() -> dict:
     "One field per value `PruningSession.steer` takes, filled with the session's by `_show_steering`."
     narrow = dict(layout=widgets.Layout(width="150px"), style=dict(description_width="45px"))
+    def number(description: str, knob: str, **kw) -> widgets.BoundedFloatText:   # bounded like the knob's slider
+        low, high, step = HYPERPARAMETERS[knob].slider
+        return widgets.BoundedFloatText(min=low, max=high, step=step, description=description, **narrow, **kw)
     return dict(
         finetune=widgets.Dropdown(options=list(_FINETUNE_CHOICES), description="next fine-tune",
                                   style=dict(description_width="initial")),
-        ratio=widgets.BoundedFloatText(min=0.01, max=0.99, step=0.05, description="ratio", tooltip="the next unit's", **narrow),
-        thre=widgets.BoundedFloatText(min=0.0, max=100.0, step=0.5, description="thre", **narrow),
-        lr=widgets.BoundedFloatText(min=1e-6, max=1.0, step=0.001, description="lr", **narrow),
-        fr=widgets.BoundedFloatText(min=0.0, max=0.95, step=0.05, description="fr", **narrow),
+        ratio=number("ratio", "ratio", tooltip="the next unit's"),
+        thre=number("thre", "thre"),
+        lr=number("lr", "base"),
+        fr=number("fr", "fr"),
         budget=widgets.Dropdown(options=BUDGETS, description="budget", layout=widgets.Layout(width="230px"),
                                 style=dict(description_width="initial")))
 
@@ -378,9 +388,8 @@ def _header(session: PruningSession) -> str:
             f"{html.escape(criterion)} · {cfg.granularity} · <b>{pipeline_name(cfg)}</b> (thre {cfg.thre:g}, fr {cfg.fr:g}, "
             f"base {cfg.base:g}, p {cfg.p:g}, beta {cfg.beta:g}, delta {cfg.delta:g}) · device <b>{session.device}</b>")
 
-ICEPanel._make_widgets = _make_widgets
-
 # %% ../nbs/31_panel.ipynb #641a98c6
+@patch
 def _attach(self: ICEPanel, session: PruningSession):
     if self.session is not None and self._on_progress in self.session.listeners:
         self.session.listeners.remove(self._on_progress)
@@ -389,6 +398,7 @@ def _attach(self: ICEPanel, session: PruningSession):
     if session.run_dir is not None or not self.folder.value: self.folder.value = str(session.run_dir or "runs/panel")
     if self.form is not None: self.form.show(session)
 
+@patch
 def _refresh(self: ICEPanel):
     "Bring buttons, bars and plots up to date with the session."
     self._update_buttons()
@@ -402,6 +412,7 @@ def _refresh(self: ICEPanel):
     if name is None: self._draw_visible()
     else: self.show_plot(name)
 
+@patch
 def _update_buttons(self: ICEPanel):
     busy, s = self._busy is not None, self.session
     for name, button in self.buttons.items():
@@ -419,10 +430,12 @@ def _steering_now(session: PruningSession) -> dict:
     cfg = session.config
     return dict(finetune=None, ratio=session.planned_ratio, thre=cfg.thre, lr=cfg.base, fr=cfg.fr, budget=cfg.budget)
 
+@patch
 def _field_values(self: ICEPanel) -> dict:
     "The steering fields' values, as `steer()` takes them."
     return {name: _FINETUNE_CHOICES[w.value] if name == "finetune" else w.value for name, w in self.steering.items()}
 
+@patch
 def _show_steering(self: ICEPanel):
     "Fill the steering fields with what the next step will do, but those the user is editing."
     s, labels = self.session, {v: k for k, v in _FINETUNE_CHOICES.items()}
@@ -430,12 +443,14 @@ def _show_steering(self: ICEPanel):
     try:
         for name, value in (_steering_now(s) | s.pending).items():
             if name in self._edited or (value is None and name != "finetune"): continue
-            self.steering[name].value = labels[value] if name == "finetune" else value
+            field = self.steering[name]
+            if isinstance(field, widgets.BoundedFloatText): _set_within(field, value)
+            else: field.value = labels[value] if name == "finetune" else value
     finally:
         self._filling = False
     self.steering["fr"].disabled = not s.config.use_freeze
 
-ICEPanel._attach, ICEPanel._refresh, ICEPanel._update_buttons = _attach, _refresh, _update_buttons
+@patch
 def _show_ratios(self: ICEPanel):
     "The header, and the ratio box: the ratio of each unit (known once the session is set up)."
     s = self.session
@@ -444,6 +459,7 @@ def _show_ratios(self: ICEPanel):
     self.buttons["allocate"].disabled |= bool(s.records)   # a target for the whole network: before the first step
     self.buttons["set_ratios"].disabled |= not s.ready
 
+# %% ../nbs/31_panel.ipynb #8c62a5ed
 def parse_ratios(text: str) -> dict:
     "{unit: ratio} from lines 'unit ratio' (or 'unit: ratio', 'unit = ratio'); blank lines are skipped."
     ratios = {}
@@ -454,12 +470,11 @@ def parse_ratios(text: str) -> dict:
             name, value = parts
             ratios[name] = float(value)
         except ValueError:
-            raise ValueError(f"ratios, line {number} ({line.strip()!r}): write 'unit ratio', e.g. 'layer1.0 0.4'") from None
+            raise ConfigError(f"ratios, line {number} ({line.strip()!r}): write 'unit ratio', e.g. 'layer1.0 0.4'") from None
     return ratios
 
-ICEPanel._show_steering, ICEPanel._show_ratios, ICEPanel._field_values = _show_steering, _show_ratios, _field_values
-
 # %% ../nbs/31_panel.ipynb #61e6dd86
+@patch
 def _on_progress(self: ICEPanel, session: PruningSession):
     p, now = session.progress, time.perf_counter()
     if p.phase == "paused":   # the session waits between two batches or steps
@@ -481,6 +496,7 @@ def _on_progress(self: ICEPanel, session: PruningSession):
         if p.phase == "pruning": self.step_bar.value = 0
         self.step_label.value = f"{where}<b>{p.phase}</b>"
 
+@patch
 def _show_sweep(self: ICEPanel):
     s = self.session
     units, records = s.summary()["units"], s.records
@@ -491,6 +507,7 @@ def _show_sweep(self: ICEPanel):
     left = eta_text(sum(sum(r.seconds.values()) for r in records), len(records), units)
     self.sweep_label.value = f"units {len(records)}/{units} pruned" + (f" · {left}" if left else "")
 
+@patch
 def _after_step(self: ICEPanel, record: StepRecord):
     "Called after every step of a Run: status, sweep bar, plots."
     self.status.value = step_text(record, len(self.session.units))
@@ -498,13 +515,13 @@ def _after_step(self: ICEPanel, record: StepRecord):
     self._stale = set(self.plots)
     self._draw_visible()
 
-ICEPanel._on_progress, ICEPanel._show_sweep, ICEPanel._after_step = _on_progress, _show_sweep, _after_step
-
 # %% ../nbs/31_panel.ipynb #4349e169
+@patch
 def _draw_visible(self: ICEPanel):
     index = self.tabs.selected_index
     if index is not None and self.plots[index] in self._stale: self._draw(self.plots[index])
 
+@patch
 def _draw(self: ICEPanel, name: str):
     "Draw plot `name` into its tab."
     with self._draw_lock:
@@ -518,15 +535,15 @@ def _draw(self: ICEPanel, name: str):
         self.outputs[name].outputs = (figure_output(fig),)
         self._stale.discard(name)
 
-def _show_plot(self: ICEPanel, name: str):
+@patch
+def show_plot(self: ICEPanel, name: str):
     "Open the tab of plot `name` (one of `panel.plots`)."
-    if name not in self.plots: raise ValueError(f"no plot {name!r} in this panel; plots: {', '.join(self.plots)}")
+    if name not in self.plots: raise ConfigError(f"no plot {name!r} in this panel; plots: {', '.join(self.plots)}")
     if self.tabs.selected_index == self.plots.index(name): self._draw_visible()
     else: self.tabs.selected_index = self.plots.index(name)
 
-ICEPanel._draw_visible, ICEPanel._draw, ICEPanel.show_plot = _draw_visible, _draw, _show_plot
-
 # %% ../nbs/31_panel.ipynb #63ac80e5
+@patch
 def _start(self: ICEPanel, name: str, action):
     "Run `action` (returns the status text) as the panel's one long action."
     with self._lock:
@@ -541,6 +558,7 @@ def _start(self: ICEPanel, name: str, action):
     self._thread = threading.Thread(target=self._work, args=(name, action), name=f"ICEPanel {name}", daemon=True)
     self._thread.start()
 
+@patch
 def _work(self: ICEPanel, name: str, action):
     try:
         status = action()
@@ -553,10 +571,9 @@ def _work(self: ICEPanel, name: str, action):
         self._refresh()
     self.status.value = status   # last, so that whoever waits for the status finds the buttons enabled
 
-ICEPanel._start, ICEPanel._work = _start, _work
-
 # %% ../nbs/31_panel.ipynb #134d2ba2
-def _on_probe(self: ICEPanel, _=None):
+@patch
+def _on_probe(self: ICEPanel):
     def probe():
         self.session.rearm()
         self.session.setup()
@@ -566,14 +583,16 @@ def _on_probe(self: ICEPanel, _=None):
         return f"set up: {len(s.units)} units, dense accuracy {s.dense.accuracy:.1f} %{frozen}"
     self._start("probe", probe)
 
-def _on_step(self: ICEPanel, _=None):
+@patch
+def _on_step(self: ICEPanel):
     def step():
         self.session.rearm()
         record = self.session.step()
         return step_text(record, len(self.session.units))
     self._start("step", step)
 
-def _on_run(self: ICEPanel, _=None):
+@patch
+def _on_run(self: ICEPanel):
     def run():
         self.session.rearm()
         records = self.session.run(on_step=self._after_step)
@@ -587,21 +606,26 @@ def _on_run(self: ICEPanel, _=None):
                 f"(dense {s['dense_accuracy']:.1f} %), {s['macs_kept']:.0%} of the MACs kept") if records else end
     self._start("run", run)
 
-def _on_pause(self: ICEPanel, _=None):
+# %% ../nbs/31_panel.ipynb #15bba9ab
+@patch
+def _on_pause(self: ICEPanel):
     if self.session.paused:
-        self.session.resume_running()
+        self.session.unpause()
         self.status.value = f"{self._busy or 'run'} continues"
     else:
         self.session.pause()
         self.status.value = "pausing at the next fine-tuning batch or step…"
     self._update_buttons()
 
-def _on_abort(self: ICEPanel, _=None):
+@patch
+def _on_abort(self: ICEPanel):
     self.session.abort()
-    self.session.resume_running()
+    self.session.unpause()
     self.status.value = "aborting at the next fine-tuning batch or step…"
 
-def _on_steer(self: ICEPanel, _=None):
+# %% ../nbs/31_panel.ipynb #67175a59
+@patch
+def _on_steer(self: ICEPanel):
     def steer():
         s, now = self.session, _steering_now(self.session)
         changes = {k: v for k, v in self._field_values().items() if not self.steering[k].disabled and v != now[k]}
@@ -613,18 +637,16 @@ def _on_steer(self: ICEPanel, _=None):
         return f"{upcoming} will run " + (f"steered: {steering_text(s.pending)}" if s.pending else "as configured")
     self._start("steer", steer)
 
-def _on_undo(self: ICEPanel, _=None):
+@patch
+def _on_undo(self: ICEPanel):
     def undo():
         record = self.session.undo()
         return (f"undid step {record.step + 1} ({record.unit}): Step prunes it again" if record is not None
                 else "undid the final fine-tuning passes")
     self._start("undo", undo)
 
-ICEPanel._on_probe, ICEPanel._on_step, ICEPanel._on_run = _on_probe, _on_step, _on_run
-ICEPanel._on_steer, ICEPanel._on_undo = _on_steer, _on_undo
-ICEPanel._on_pause, ICEPanel._on_abort = _on_pause, _on_abort
-
 # %% ../nbs/31_panel.ipynb #d633cc29
+@patch
 def _save(self: ICEPanel, folder: Path) -> str:
     "Write the run (checkpoint.pt, dense.pt), pruned.pt and records.json into `folder`."
     s = self.session
@@ -639,6 +661,7 @@ def _save(self: ICEPanel, folder: Path) -> str:
     (folder / "records.json").write_text(json.dumps(run, indent=1, default=str))
     return f"saved {folder}: the run (Load continues it), pruned.pt and records.json ({len(s.records)} steps)"
 
+@patch
 def _load(self: ICEPanel, folder: Path) -> PruningSession:
     "The run saved in `folder`, continued on the panel's data and device."
     if safe_load(folder / "checkpoint.pt")["model_spec"] is not None:
@@ -646,24 +669,25 @@ def _load(self: ICEPanel, folder: Path) -> PruningSession:
     elif self.dense is not None:
         model = copy.deepcopy(self.dense)
     else:
-        raise ValueError(f"the run in {folder} started from a model that ice_nb did not build (pretrain and create_model_for "
-                         "models rebuild themselves): give the panel a fresh instance of that model's class, "
-                         "ICEPanel(session, dense=MyModel()), then Load again")
-    return PruningSession.resume(folder, self.session.data, model=model, device=self.session.device)
+        raise ConfigError(f"the run in {folder} started from a model that ice_nb did not build (pretrain and create_model_for "
+                          "models rebuild themselves): give the panel a fresh instance of that model's class, "
+                          "ICEPanel(session, dense=MyModel()), then Load again")
+    return PruningSession.load(folder, self.session.data, model=model, device=self.session.device)
 
-def _on_save(self: ICEPanel, _=None):
+@patch
+def _on_save(self: ICEPanel):
     self._start("save", lambda: self._save(Path(self.folder.value or "runs/panel")))
 
-def _on_load(self: ICEPanel, _=None):
+@patch
+def _on_load(self: ICEPanel):
     def load():
         self._attach(self._load(Path(self.folder.value)))
         return f"loaded {self.folder.value}: {len(self.session.records)} steps done, {len(self.session.units)} units"
     self._start("load", load)
 
-ICEPanel._save, ICEPanel._load, ICEPanel._on_save, ICEPanel._on_load = _save, _load, _on_save, _on_load
-
 # %% ../nbs/31_panel.ipynb #89ef164e
-def _on_measure(self: ICEPanel, _=None):
+@patch
+def _on_measure(self: ICEPanel):
     def measure():
         self.session.rearm()
         self.sensitivity = measure_sensitivity(self.session, images=self.images.value)
@@ -671,14 +695,16 @@ def _on_measure(self: ICEPanel, _=None):
         return f"sensitivity measured on {self.images.value} images"
     self._start("measure sensitivity", measure)
 
-def _on_build(self: ICEPanel, _=None):
+@patch
+def _on_build(self: ICEPanel):
     def build():
         session = self.form.session()
         self._attach(session)
         return f"new session: {pipeline_name(session.config)}; press Probe, Step or Run"
     self._start("build", build)
 
-def _on_allocate(self: ICEPanel, _=None):
+@patch
+def _on_allocate(self: ICEPanel):
     def allocate():
         s = self.session
         s.rearm()
@@ -688,7 +714,8 @@ def _on_allocate(self: ICEPanel, _=None):
                 f"{predicted_kept(self.sensitivity, ratios):.0%} of the MACs kept after the last step")
     self._start("allocate ratios", allocate)
 
-def _on_set_ratios(self: ICEPanel, _=None):
+@patch
+def _on_set_ratios(self: ICEPanel):
     def set_ratios():
         s = self.session
         s.set_ratios(parse_ratios(self.ratio_box.value))   # the pruned units' lines may stay, unchanged
@@ -696,13 +723,10 @@ def _on_set_ratios(self: ICEPanel, _=None):
         return f"ratios set for the units not pruned yet{kept}"
     self._start("set ratios", set_ratios)
 
-ICEPanel._on_measure, ICEPanel._on_build = _on_measure, _on_build
-ICEPanel._on_allocate, ICEPanel._on_set_ratios = _on_allocate, _on_set_ratios
-
 # %% ../nbs/31_panel.ipynb #0d9aee18
-@classmethod
-def _from_config(
-    cls,
+@patch(cls_method=True)
+def from_config(
+    cls: ICEPanel,
     baseline: PruningSession | None = None,
     tuner=None,
     background: bool = True,
@@ -711,5 +735,3 @@ def _from_config(
     "A panel with a form, `ConfigForm(**settings)`, whose Build button makes new sessions; the first is built now."
     form = ConfigForm(**settings)
     return cls(form.session(), baseline, tuner, background, form.dense, form)
-
-ICEPanel.from_config = _from_config

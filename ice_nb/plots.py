@@ -9,6 +9,7 @@ __all__ = ['PHASE_NAMES', 'plot_sensitivity', 'plot_freezing', 'plot_timeline', 
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
+from .config import ConfigError, ConfigTypeError
 from .freeze import FreezePlan
 from .lr import pruning_aware_lr
 from .sensitivity import Sensitivity, measure_sensitivity
@@ -36,7 +37,7 @@ def plot_sensitivity(
 ):
     "Horizontal bars of the accuracy drop of each unit pruned alone, sorted by drop; returns the Figure."
     if not results or not all(isinstance(r, Sensitivity) for r in results):
-        raise ValueError("results must be a non-empty list of Sensitivity, from measure_sensitivity(session)")
+        raise ConfigError("results must be a non-empty list of Sensitivity, from measure_sensitivity(session)")
     ranked = sorted(results, key=lambda r: r.drop)
     ax = _axes(ax, (7.5, 1.2 + 0.32 * len(ranked)))
     bars = ax.barh(range(len(ranked)), [r.drop for r in ranked], color="C3", label="accuracy drop")
@@ -62,7 +63,7 @@ def plot_freezing(
 ):
     "The probe's change score per layer (bars, network order), frozen layers coloured, and the threshold."
     if not isinstance(plan, FreezePlan):
-        raise TypeError(f"plan must be a FreezePlan (session.freeze_plan; None when use_freeze=False), got {type(plan).__name__}")
+        raise ConfigTypeError(f"plan must be a FreezePlan (session.freeze_plan; None when use_freeze=False), got {type(plan).__name__}")
     layers = list(plan.pairs)
     ax = _axes(ax, (max(6.4, 0.3 * len(layers)), 3.6))
     for frozen, colour, label in ((False, "C0", "trainable"), (True, "C7", "frozen")):
@@ -149,9 +150,9 @@ def plot_lr(
 ):
     "The fine-tuning LR as a function of the remaining fraction x (axis reversed: pruning goes left to right)."
     if not isinstance(config, ICEConfig):
-        raise TypeError(f"config must be an ICEConfig (e.g. session.config), got {type(config).__name__}")
+        raise ConfigTypeError(f"config must be an ICEConfig (e.g. session.config), got {type(config).__name__}")
     if x is not None and not (isinstance(x, (int, float)) and 0 <= x <= 1):
-        raise ValueError(f"x is a remaining fraction in [0, 1] (e.g. session.records[-1].x), got {x!r}")
+        raise ConfigError(f"x is a remaining fraction in [0, 1] (e.g. session.records[-1].x), got {x!r}")
     lr = lambda v: pruning_aware_lr(v, config.base, config.p, config.beta, config.delta) if config.use_adaptive_lr else config.base
     ax = _axes(ax, (5.6, 3.4))
     xs = np.linspace(1, 0, 201)
@@ -223,8 +224,8 @@ def plot_time_breakdown(
     else:
         axes = list(ax) if isinstance(ax, (list, tuple, np.ndarray)) else [ax]
     if len(axes) != (2 if baseline is not None else 1):
-        raise ValueError(f"give ax as {'a pair of Axes (steps, totals)' if baseline is not None else 'one Axes'} "
-                         f"{'with' if baseline is not None else 'without'} a baseline, got {len(axes)}")
+        raise ConfigError(f"give ax as {'a pair of Axes (steps, totals)' if baseline is not None else 'one Axes'} "
+                          f"{'with' if baseline is not None else 'without'} a baseline, got {len(axes)}")
     _stack_steps(axes[0], session)
     if baseline is not None: _compare_totals(axes[1], session, baseline, names)
     return axes[0].figure
@@ -259,7 +260,7 @@ def plot_tuning(
 ):
     "The tuner's search: objective per trial (single objective) or the Pareto front (multi-objective)."
     if not hasattr(tuner, "finished_trials") or not hasattr(tuner, "multi_objective"):
-        raise TypeError(f"tuner must be an ice_nb.tune.AutoTuner, got {type(tuner).__name__}")
+        raise ConfigTypeError(f"tuner must be an ice_nb.tune.AutoTuner, got {type(tuner).__name__}")
     ax = _axes(ax, (5.6, 3.6))
     (_plot_front if tuner.multi_objective else _plot_history)(ax, tuner)
     finished = tuner.finished_trials()

@@ -64,15 +64,8 @@ class PrefixCache:
     "Outputs of the modules before a unit, per batch of a fixed sequence of batches, reused while those modules are unchanged."
     def __init__(self, max_bytes: int = 1 << 30):   # recorded outputs beyond this are not kept (those batches run in full)
         self.max_bytes = max_bytes
-        self.events = None
         self.entries = {}      # batch index -> (roots, fingerprint, {root: output}, bytes)
         self.replayed = 0      # batches that ran from a recorded prefix
-
-    def roots(self, model: nn.Module, example: torch.Tensor, layers: list[str] | None) -> list[str]:
-        "The prefix roots of the unit made of `layers` (no roots for None)."
-        if layers is None: return []
-        if self.events is None: self.events = execution_order(model, example)
-        return prefix_roots(self.events, layers)
 
     def clear(self):
         "Forget every record (e.g. before training, which changes what they were made from)."

@@ -9,6 +9,7 @@ __all__ = ['batch_norms', 'recalibrate_bn']
 import torch
 import torch.nn as nn
 
+from .config import ConfigError
 from .train import _autocast, _channels_last, model_device
 
 # %% ../nbs/11a_recalibrate.ipynb #37691ffd
@@ -25,7 +26,7 @@ def recalibrate_bn(
 ) -> int:
     "Reset the running statistics of `norms` (default: every batch norm) and re-estimate them from `images` images; returns how many were used."
     if isinstance(images, bool) or not isinstance(images, int) or images < 1:
-        raise ValueError(f"images must be an integer >= 1, got {images!r}")
+        raise ConfigError(f"images must be an integer >= 1, got {images!r}")
     every = batch_norms(model)
     norms = every if norms is None else norms
     if not norms: return 0
@@ -54,5 +55,5 @@ def recalibrate_bn(
         for m, momentum in zip(every, momenta): m.momentum = momentum
         model.train(was_training)
     if seen == 0:
-        raise ValueError("recalibrate_bn got no batches: the loader is empty")
+        raise ConfigError("recalibrate_bn got no batches: the loader is empty")
     return seen

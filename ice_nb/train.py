@@ -27,6 +27,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from .config import ConfigError, IceNbError
+
 # %% ../nbs/03_train.ipynb #f749a8dd
 _MALLOC_TUNED = False
 
@@ -70,10 +72,8 @@ class PhaseTimer:
             elapsed = time.perf_counter() - start - (self.paused() - paused_before)
             self.seconds[phase] = self.seconds.get(phase, 0.0) + elapsed
 
-    def total(self) -> float: return sum(self.seconds.values())
-
 # %% ../nbs/03_train.ipynb #1490a219
-class NonFiniteLossError(FloatingPointError):
+class NonFiniteLossError(IceNbError, FloatingPointError):
     "The training loss became NaN or infinite."
 
 def model_device(model: nn.Module) -> torch.device:
@@ -90,13 +90,13 @@ def check_batch(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None
     "Raise a clear error if images `x` or labels `y` cannot fit `model` (`layers`: its `io_layers`, found once per loop)."
     first, last = layers or io_layers(model)
     if first is not None and (x.ndim != 4 or x.shape[1] != first.in_channels):
-        raise ValueError(f"the model takes {first.in_channels}-channel images but the batch has shape {tuple(x.shape)}; "
-                         f"build the model with in_channels={x.shape[1] if x.ndim == 4 else '?'} (create_model_for(data, name) does)")
+        raise ConfigError(f"the model takes {first.in_channels}-channel images but the batch has shape {tuple(x.shape)}; "
+                          f"build the model with in_channels={x.shape[1] if x.ndim == 4 else '?'} (create_model_for(data, name) does)")
     if y is None or last is None or not len(y): return
     low, high = torch.stack(torch.aminmax(y)).tolist()   # one device sync
     if low < 0 or high >= last.out_features:
-        raise ValueError(f"labels span {low}..{high} but the model has {last.out_features} outputs; "
-                         f"build it with num_classes={high + 1} or fix the labels")
+        raise ConfigError(f"labels span {low}..{high} but the model has {last.out_features} outputs; "
+                          f"build it with num_classes={high + 1} or fix the labels")
 
 # %% ../nbs/03_train.ipynb #a541aca1
 @dataclass
@@ -143,7 +143,7 @@ def evaluate(
     finally:
         model.train(was_training)
     if not rights:
-        raise ValueError("evaluate got no batches: the loader is empty (or max_batches is 0)")
+        raise ConfigError("evaluate got no batches: the loader is empty (or max_batches is 0)")
     correct = torch.cat(rights)
     return EvalResult(100.0 * int(correct.sum()) / len(correct), loss_sum / len(correct), len(correct), timer.seconds["eval"], correct)
 
@@ -161,8 +161,6 @@ class EpochResult:
 
     @property
     def seconds(self): return self.data_seconds + self.compute_seconds
-    @property
-    def images_per_second(self): return self.images / max(self.seconds, 1e-9)
 
 def distillation_loss(student_logits, teacher_logits, temperature: float = 2.0, t_squared: bool = False):
     "KL(teacher ‖ student) at `temperature`, averaged over the batch (the reference's KD term)."
@@ -314,7 +312,7 @@ def pretrain(
     from ice_nb.config import resolve_device
     from ice_nb.models import create_model_for
     if not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs must be an integer >= 1, got {epochs!r}")
+        raise ConfigError(f"epochs must be an integer >= 1, got {epochs!r}")
     device = resolve_device(device) if isinstance(device, str) else torch.device(device)
     model_kwargs = dict(model_kwargs or {})
     key = dict(model=model_name, data=data.name, train=len(data.train), val=len(data.val), test=len(data.test),

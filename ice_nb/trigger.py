@@ -11,16 +11,17 @@ from dataclasses import dataclass
 
 import torch
 
+from .config import ConfigError, check_range
+
 # %% ../nbs/12_trigger.ipynb #d246f6c0
 REFERENCES = ("dense", "last")
 
 class FineTuneTrigger:
     "Fire (fine-tune) iff the reference accuracy minus the accuracy after a prune is at least `thre` points."
     def __init__(self, thre: float, reference: str = "dense"):
-        if not isinstance(thre, (int, float)) or math.isnan(thre) or thre < 0:
-            raise ValueError(f"thre must be a number of accuracy points >= 0, got {thre!r}")
+        check_range("thre", thre)
         if reference not in REFERENCES:
-            raise ValueError(f"reference must be one of {REFERENCES}, got {reference!r}")
+            raise ConfigError(f"reference must be one of {REFERENCES}, got {reference!r}")
         self.thre, self.reference = float(thre), reference
         self.reference_accuracy = None
         self.reference_correct = None   # bool per decision image: was the reference model right (for paired decisions)
@@ -65,8 +66,8 @@ class PairedDrop:
         "Add the next batch of the model's answers (bool per image, in the reference's order)."
         ref = self.reference[self.images:self.images + len(correct)]
         if len(ref) != len(correct):
-            raise ValueError(f"the reference holds {len(self.reference)} images; the model was evaluated on more: "
-                             "decide on the same images as the reference")
+            raise ConfigError(f"the reference holds {len(self.reference)} images; the model was evaluated on more: "
+                              "decide on the same images as the reference")
         d = ref.float() - correct.float().cpu()
         self.images += len(d)
         self.total += float(d.sum())

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn as nn
 
+from .config import ConfigError
 from .criteria import prune_unit
 from .depgraph import (PRODUCERS, GroupInfo, UnsupportedModelError, build_graph, channel_groups, channel_readers,
                              untraced_layers, unwrap)
@@ -105,7 +106,7 @@ def _resolve(model: nn.Module, layers) -> list[nn.Module]:
     for layer in layers:
         if isinstance(layer, str):
             if layer not in names:
-                raise ValueError(f"ignored layer {layer!r} is not in the model; names look like {list(names)[1:4]}")
+                raise ConfigError(f"ignored layer {layer!r} is not in the model; names look like {list(names)[1:4]}")
             layer = names[layer]
         out.append(layer)
     return out
@@ -206,7 +207,7 @@ def find_units(
 ) -> Units:
     "The prunable units of `model`, in network order; without internal groups (no blocks), each group is a unit."
     if granularity not in GRANULARITIES:
-        raise ValueError(f"granularity must be one of {GRANULARITIES}, got {granularity!r}")
+        raise ConfigError(f"granularity must be one of {GRANULARITIES}, got {granularity!r}")
     model = unwrap(model)
     producers = [m for m in model.modules() if isinstance(m, PRODUCERS)]  # the last one is the classifier
     convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]

@@ -56,8 +56,8 @@ def test_resume_of_a_model_built_by_hand_needs_the_model(data, tmp_path):
     session = PruningSession(copy.deepcopy(model), data, ratio=0.5, config=small_config(use_freeze=False), device="cpu", run_dir=tmp_path)
     session.step()
     with pytest.raises(ValueError, match="fresh instance"):
-        PruningSession.resume(tmp_path, data, device="cpu")
-    resumed = PruningSession.resume(tmp_path, data, model=create_model("resnet20"), device="cpu")
+        PruningSession.load(tmp_path, data, device="cpu")
+    resumed = PruningSession.load(tmp_path, data, model=create_model("resnet20"), device="cpu")
     assert resumed.next_unit == 1 and resumed.records[0].unit == "layer1.0"
     with pytest.raises(Exception, match="does not fit"):
-        PruningSession.resume(tmp_path, data, model=create_model_for(data, "resnet56"), device="cpu")
+        PruningSession.load(tmp_path, data, model=create_model_for(data, "resnet56"), device="cpu")
