@@ -1,11 +1,11 @@
-# ice_nb: `make demo` (install, data, main job) and `make test` (sync check, notebook tests, pytest).
+# ice_nb: `make demo` (install, data, main job), `make test` (sync check, notebook tests, docs, pytest), `make docs`, `make bench`.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-SOURCES = find ice_nb nbs -type f -not -path '*/__pycache__/*' -not -path '*/.ipynb_checkpoints/*' | LC_ALL=C sort | xargs sha1sum
+SOURCES = find ice_nb nbs README.md -type f -not -path '*/__pycache__/*' -not -path '*/.ipynb_checkpoints/*' | LC_ALL=C sort | xargs sha1sum
 
-.PHONY: install install-dev data demo test check-sync nbtest browser pytest bench clean
+.PHONY: install install-dev data demo test check-sync readme nbtest docs browser pytest bench clean
 
 # The package (what `make demo` needs), then the dev tools that `make test` adds (nbdev, pytest, JupyterLab, Playwright).
 $(BIN)/.ice_nb-installed: pyproject.toml
@@ -34,13 +34,17 @@ demo:
 	echo "set-up (venv, install, data): $$(( $$(date +%s) - start )) s"; \
 	$(BIN)/ice-nb demo
 
-# nbs/ is the source: exporting and cleaning the notebooks must change nothing.
+# README.md is nbs/index.ipynb run and rendered: its figures are read from docs/bench/ when it is built.
+readme: install-dev
+	$(BIN)/python tools/docs.py readme
+
+# nbs/ is the source: exporting and cleaning the notebooks and rebuilding the README must change nothing.
 check-sync: install-dev
 	@before="$$($(SOURCES))"; \
-	$(BIN)/nbdev-export && $(BIN)/nbdev-clean || exit 1; \
+	$(BIN)/nbdev-export && $(BIN)/nbdev-clean && $(BIN)/python tools/docs.py readme >/dev/null || exit 1; \
 	after="$$($(SOURCES))"; \
 	if [ "$$before" != "$$after" ]; then \
-	  echo "nbdev-export / nbdev-clean changed these files: edit the notebooks, then run both and commit:"; \
+	  echo "nbdev-export / nbdev-clean / make readme changed these files: edit the notebooks, then run them and commit:"; \
 	  diff <(echo "$$before") <(echo "$$after"); exit 1; fi; \
 	echo "export and notebooks in sync"
 
@@ -50,6 +54,12 @@ nbtest: install-dev
 	@nbs="$$(find nbs -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' | LC_ALL=C sort)"; \
 	test -n "$$nbs" || { echo "no notebooks under nbs/"; exit 1; }; \
 	echo "$$nbs" | OMP_NUM_THREADS=1 xargs -P 2 -n 1 $(BIN)/nbdev-test --timing
+
+# The documentation site in _docs/ (a page per notebook, with show_doc's API entries), then the check that
+# every public name has its entry there.
+docs: install-dev
+	$(BIN)/python tools/docs.py site
+	$(BIN)/python tools/docs.py check
 
 # tests/test_browser.py drives JupyterLab with Playwright in Debian's Chromium (Playwright's own download
 # is unreachable offline): install it where we can (root, apt-get), else say that the test will be skipped.
@@ -63,12 +73,21 @@ browser:
 pytest: install-dev
 	$(BIN)/python -m pytest tests/ -q -rs
 
-test: check-sync data nbtest browser pytest
+test: check-sync data nbtest docs browser pytest
 
-# The side-by-side benchmark with its ablation, then the cheap decisions against full-validation ones (~20 min on 2 cores).
+# Every benchmark (about an hour on 2 cores): the side-by-side run with its ablation, whose files the README
+# reads (docs/bench/quick-cpu.*, docs/images/bench-quick.png), then the scripts in bench/, each printing its ratios.
 bench: data
-	$(BIN)/ice-nb bench --quick --ablation
+	$(BIN)/ice-nb bench --quick --ablation --out runs/bench-quick
+	cp runs/bench-quick/bench.json docs/bench/quick-cpu.json
+	cp runs/bench-quick/bench.md docs/bench/quick-cpu.md
+	cp runs/bench-quick/bench.png docs/images/bench-quick.png
 	$(BIN)/python bench/decisions.py
+	$(BIN)/python bench/train_loop.py --images 2560 --rounds 2
+	$(BIN)/python bench/freeze.py
+	$(BIN)/python bench/tune.py --trials 6 --sampler grid --finetune-images 0.25
+	$(BIN)/python bench/allocation.py --seeds 0 1
+	$(MAKE) --no-print-directory readme
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info
+	rm -rf $(VENV) build dist *.egg-info _docs _proc

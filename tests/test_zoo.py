@@ -2,7 +2,8 @@
 
 `make test` runs a representative subset (one model per structure that trips up channel pruning, and our custom
 networks); `ICE_NB_ZOO=all python -m pytest tests/test_zoo.py` runs every torchvision classification model, and timm's
-most used CNN families when timm is installed (about 40 min on 2 CPU cores), and writes the README's table;
+most used CNN families when timm is installed (about 40 min on 2 CPU cores), and writes the table that the README
+shows (docs/bench/compat.md, read when the README is built from nbs/index.ipynb);
 `ICE_NB_ZOO=timm:lcnet_050,my_nets:build` runs the models named (any `create_model` name).
 
 Each model is pruned by a `PruningSession` at ratio 0.3 for two steps (fewer if it has fewer units), each step
@@ -11,8 +12,9 @@ fine-tuning) must compute exactly what the dense model computes with the removed
 this catches a silently wrong model. After the steps, the pruned model must run, be smaller in parameters and MACs,
 and reload onto a fresh instance with `load_pruned` giving the same outputs. A model that Torch-Pruning cannot handle
 must stop at unit discovery with an `UnsupportedModelError` naming the layer and a workaround. A failure of ice_nb
-itself is an `xfail(strict=True)` with its reason, until it is fixed. The results go to tests/artifacts/compat.md
-(every model) or compat-quick.md (the subset); `python tests/compat_table.py` copies the first into README.md.
+itself is an `xfail(strict=True)` with its reason, until it is fixed. The results go to docs/bench/compat.md (every
+model, with its rows in tests/artifacts/compat.json so that an interrupted run resumes), or to tests/artifacts/
+compat-quick.md (the subset) and compat-named.md (named models).
 """
 import copy
 import gc
@@ -40,7 +42,8 @@ from ice_nb.units import find_units
 
 ALL = os.environ.get("ICE_NB_ZOO") == "all"
 NAMED = [] if ALL else [n for n in os.environ.get("ICE_NB_ZOO", "").split(",") if n]  # e.g. ICE_NB_ZOO=timm:lcnet_050,alexnet
-COMPAT = Path(__file__).parent / "artifacts" / ("compat.md" if ALL else "compat-named.md" if NAMED else "compat-quick.md")
+ARTIFACTS = Path(__file__).parent / "artifacts"
+COMPAT = Path(__file__).parents[1] / "docs" / "bench" / "compat.md" if ALL else ARTIFACTS / ("compat-named.md" if NAMED else "compat-quick.md")
 STEPS = 2
 X = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
 
@@ -242,8 +245,8 @@ class Rows(dict):
 
 @pytest.fixture(scope="session")
 def compat():
-    "{model name: table row}; written to tests/artifacts/ when every model of the zoo has a row."
-    rows = Rows(COMPAT.with_suffix(".json") if ALL else None)
+    "{model name: table row}; written to COMPAT when every model of the zoo has a row."
+    rows = Rows(ARTIFACTS / "compat.json" if ALL else None)
     yield rows
     names = [p.values[0].name for p in MODELS]
     for zoo in (p.values[0] for p in MODELS):
@@ -338,14 +341,3 @@ def check_model(zoo, data, compat, tmp_path):
     summary = session.summary()
     compat[zoo.name] = row(zoo, "OK", len(session.units), f"{summary['params_kept']:.1%}", f"{summary['macs_kept']:.1%}")
 
-
-def test_compat_table_replaces_only_the_text_between_the_markers():
-    from compat_table import END, START, with_table
-    readme = f"# ice_nb\n\n## Compatibility\n\n{START}\nold table\n{END}\n\n## Compared with other tools\n"
-    updated = with_table(readme, "| model |\n|---|\n")
-    assert updated == f"# ice_nb\n\n## Compatibility\n\n{START}\n| model |\n|---|\n{END}\n\n## Compared with other tools\n"
-    assert with_table(updated, "| model |\n|---|\n") == updated
-    with pytest.raises(ValueError, match="needs one line"):
-        with_table("# ice_nb\n", "| model |")
-    with pytest.raises(ValueError, match="needs one line"):
-        with_table(f"{END}\n{START}\n", "| model |")
