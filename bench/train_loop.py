@@ -1,12 +1,14 @@
 """Throughput of ice_nb's `train_epoch` against a plain PyTorch training loop.
 
 Same model, same batches, same device, in one process; the two alternate round by round so that the
-machine's noise falls on both. Prints images/s of each and the ratio (target: >= 0.95).
+machine's noise falls on both. Prints images/s of each and the ratio (target: >= 0.95), and writes them to
+`--out` (JSON), where the README reads them.
 
     python bench/train_loop.py                      # ResNet-20, 10k Fashion-MNIST images per pass
     python bench/train_loop.py --data synthetic --images 2000 --rounds 2
 """
 import copy
+import json
 import statistics
 
 import torch
@@ -16,7 +18,7 @@ from common import bench_parser, timed  # bench/common.py, beside this script
 from ice_nb.config import resolve_device
 from ice_nb.data import fetch_data, load_data
 from ice_nb.models import create_model_for
-from ice_nb.train import train_epoch, tune_cpu_malloc
+from ice_nb.train import atomic_write_text, train_epoch, tune_cpu_malloc
 
 
 def plain_loop(model, batches, optimizer):
@@ -36,6 +38,7 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int, default=3, help="timed passes of each loop")
     parser.add_argument("--batch-size", type=int, default=settings.batch_size)
     parser.add_argument("--device", default=settings.device)
+    parser.add_argument("--out", default="docs/bench/train_loop.json", help="where the results go (JSON)")
     args = parser.parse_args(argv)
 
     device = resolve_device(args.device)
@@ -68,6 +71,10 @@ def main(argv=None):
         print(f"  {name:<12} {rate[name]:8.1f} images/s   (pass seconds: {', '.join(f'{x:.2f}' for x in s)})")
     ratio = rate["train_epoch"] / rate["plain loop"]
     print(f"  throughput ratio train_epoch / plain loop = {ratio:.3f}   (target >= 0.95: {'met' if ratio >= 0.95 else 'MISSED'})")
+    result = dict(model=args.model, dataset=args.data, images=n, batch_size=args.batch_size, device=str(device),
+                  threads=torch.get_num_threads(), rounds=args.rounds, seconds=seconds, images_per_second=rate, ratio=ratio)
+    atomic_write_text(json.dumps(result, indent=1), args.out)
+    print(f"written to {args.out}")
     return ratio
 
 

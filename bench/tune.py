@@ -1,18 +1,19 @@
 """Search cost against the final run: ICE's auto-tuning on 2 % subsets, then the full run with the best values.
 
 Prints the search time, the final run's time and the search's share of it (target <= 20 %), with the
-final run's test accuracy. The final run fine-tunes on `--finetune-images` images per step (default:
+final run's test accuracy, and writes them to `--out` (JSON), where the README reads them. The final run fine-tunes on `--finetune-images` images per step (default:
 the whole training split, one pass per step, as the reference's CIFAR run does).
 
     python bench/tune.py --model resnet20 --trials 6 --sampler grid
     python bench/tune.py --model resnet20 --finetune-images 2560      # a shorter final run
 """
 import copy
+import json
 import time
 
 from common import bench_parser, dense_model  # bench/common.py, beside this script
 from ice_nb.session import ICEConfig, PruningSession
-from ice_nb.train import seed_everything
+from ice_nb.train import atomic_write_text, seed_everything
 from ice_nb.tune import AutoTuner, ice_session_factory
 
 
@@ -25,9 +26,10 @@ def main(argv=None):
     parser.add_argument("--max-drop", type=float, default=90.0,
                         help="stop a trial that loses more points (2 %% subsets cannot hold ResNet-20 at 0.6 within 30)")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--out", default="docs/bench/tune.json", help="where the results go (JSON)")
     args = parser.parse_args(argv)
 
-    data, dense, record = dense_model(args.model, args.data, settings.demo_epochs, args.device, settings)
+    data, dense, record = dense_model(args.model, args.data, settings.pretrain_epochs, args.device, settings)
     finetune = int(args.finetune_images) if args.finetune_images > 1 else args.finetune_images
     config = ICEConfig.paper(finetune_images=finetune, batch_size=settings.batch_size, seed=settings.seed)
     tuner = AutoTuner(ice_session_factory(dense, args.ratio, config=config, device=args.device), data,
@@ -45,6 +47,12 @@ def main(argv=None):
           f"(test {final.evaluate_test():.2f} %, fine-tuned {final.summary()['fine_tuned']}/{len(final.records)}), "
           f"total {report['total_seconds']:.1f} s")
     print(f"  search / final run = {report['search_share']:.3f}   (target <= 0.20)")
+    result = dict(model=args.model, dataset=args.data, sampler=args.sampler, trials=args.trials, finetune_images=finetune,
+                  best_params=report["best_params"], search_seconds=report["search_seconds"], final_seconds=final_seconds,
+                  search_share=report["search_share"], test_accuracy=final.evaluate_test(),
+                  fine_tuned=final.summary()["fine_tuned"], steps=len(final.records))
+    atomic_write_text(json.dumps(result, indent=1), args.out)
+    print(f"written to {args.out}")
 
 
 if __name__ == "__main__":
