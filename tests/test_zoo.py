@@ -165,9 +165,9 @@ def zoo_model(name: str, how: Callable, *args, fails: tuple = (), run: bool = Tr
 
 # One model per structure that trips up channel pruning: residual sums, inverted residuals with squeeze-excitation,
 # grouped convolutions (ResNeXt, RegNet), channel chunks and shuffles, a convolution classifier, an unpadded stem,
-# auxiliary heads, patch stems with LayerNorm and attention (ConvNeXt, Swin, ViT), concatenations, plain chains,
+# auxiliary heads, patch stems with LayerNorm and attention (ConvNeXt, Swin, ViT), concatenations, plain chains (AlexNet),
 # a versioned state dict (MNASNet).
-QUICK = ["mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0", "vgg11_bn", "googlenet", "inception_v3",
+QUICK = ["mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0", "googlenet", "inception_v3",
          "convnext_tiny", "regnet_x_400mf", "resnext50_32x4d", "shufflenet_v2_x0_5", "squeezenet1_1", "alexnet",
          "densenet121", "swin_t", "mnasnet0_5"]
 TIMM = ["resnet18", "resnet50d", "resnext26ts", "efficientnet_b0", "mobilenetv3_large_100", "mixnet_s",
