@@ -51,7 +51,7 @@ def run_index(path: Path = NBS / "index.ipynb"):
     try: CaptureShell().run_all(nb, exc_stop=True)
     finally: os.chdir(here)
     write_nb(nb, path)
-    subprocess.run(["nbdev-clean", "--fname", str(path)], check=True, cwd=ROOT)
+    subprocess.run([Path(sys.executable).parent / "nbdev-clean", "--fname", str(path)], check=True, cwd=ROOT)   # this venv's
     return nb
 
 
