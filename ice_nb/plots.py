@@ -12,7 +12,7 @@ from matplotlib.ticker import MaxNLocator
 from .config import ConfigError, ConfigTypeError
 from .freeze import FreezePlan
 from .lr import pruning_aware_lr
-from .sensitivity import Sensitivity, measure_sensitivity
+from .sensitivity import Sensitivity
 from .session import ICEConfig, PruningSession, check_session
 
 # %% ../nbs/30_plots.ipynb #c1107d71

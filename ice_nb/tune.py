@@ -8,7 +8,6 @@ __all__ = ['SEARCH_SPACES', 'SEARCH_SPACE_OF_DATASET', 'OBJECTIVES', 'SAMPLERS',
 
 # %% ../nbs/20_tune.ipynb #0f42495f
 import copy
-import math
 import time
 from dataclasses import replace
 
