@@ -15,7 +15,6 @@ import json
 import math
 import time
 from dataclasses import replace
-from pathlib import Path
 
 import torch
 
@@ -90,7 +89,6 @@ def main():
                    finetune_images=preset.finetune_images, decision_images=preset.decision_images,
                    sensitivity_images=args.images, min_ratio=args.min_ratio, max_ratio=args.max_ratio,
                    device=args.device, threads=torch.get_num_threads())
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(json.dumps(dict(setting=setting, seeds=results), indent=1) + "\n", args.out)
     print(f"written to {args.out}")
 

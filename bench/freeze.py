@@ -8,7 +8,6 @@ The whole pipelines are compared by `ice-nb bench`.
 """
 import copy
 import json
-from pathlib import Path
 
 import torch
 
@@ -57,7 +56,6 @@ def main(argv=None):
                    frozen_convolutions=len(session.freeze_plan.frozen), convolutions=len(session.freeze_plan.pairs),
                    frozen_params=frozen_fraction(model), seconds_frozen=times[True], seconds_none=times[False],
                    frozen_over_none=ratio)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(json.dumps(results, indent=1) + "\n", args.out)
     print(f"  written to {args.out}")
 

@@ -41,16 +41,17 @@ def main(argv=None):
     final.run()
     final_seconds = time.perf_counter() - start
     report = tuner.report(final_seconds)
+    test_accuracy, fine_tuned = final.evaluate_test(), final.summary()["fine_tuned"]
     print(f"{args.model} on {args.data} (dense test {record['test_accuracy']:.2f} %), {args.sampler} x {args.trials} trials "
           f"on 2 % subsets; best {report['best_params']}")
     print(f"  search {report['search_seconds']:.1f} s, final run {final_seconds:.1f} s "
-          f"(test {final.evaluate_test():.2f} %, fine-tuned {final.summary()['fine_tuned']}/{len(final.records)}), "
+          f"(test {test_accuracy:.2f} %, fine-tuned {fine_tuned}/{len(final.records)}), "
           f"total {report['total_seconds']:.1f} s")
     print(f"  search / final run = {report['search_share']:.3f}   (target <= 0.20)")
     result = dict(model=args.model, dataset=args.data, sampler=args.sampler, trials=args.trials, finetune_images=finetune,
                   best_params=report["best_params"], search_seconds=report["search_seconds"], final_seconds=final_seconds,
-                  search_share=report["search_share"], test_accuracy=final.evaluate_test(),
-                  fine_tuned=final.summary()["fine_tuned"], steps=len(final.records))
+                  search_share=report["search_share"], test_accuracy=test_accuracy,
+                  fine_tuned=fine_tuned, steps=len(final.records))
     atomic_write_text(json.dumps(result, indent=1), args.out)
     print(f"written to {args.out}")
 

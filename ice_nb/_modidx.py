@@ -467,6 +467,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                              'ice_nb.tune.CollapsePruner': ('tune.html#collapsepruner', 'ice_nb/tune.py'),
                              'ice_nb.tune.CollapsePruner.__init__': ('tune.html#collapsepruner.__init__', 'ice_nb/tune.py'),
                              'ice_nb.tune.CollapsePruner.prune': ('tune.html#collapsepruner.prune', 'ice_nb/tune.py'),
+                             'ice_nb.tune.TuningError': ('tune.html#tuningerror', 'ice_nb/tune.py'),
+                             'ice_nb.tune.__getattr__': ('tune.html#__getattr__', 'ice_nb/tune.py'),
                              'ice_nb.tune._space_numbers': ('tune.html#_space_numbers', 'ice_nb/tune.py'),
                              'ice_nb.tune._storage': ('tune.html#_storage', 'ice_nb/tune.py'),
                              'ice_nb.tune.check_space': ('tune.html#check_space', 'ice_nb/tune.py'),

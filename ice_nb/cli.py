@@ -38,7 +38,8 @@ def _dense_args(parser: argparse.ArgumentParser):
 def _hp_help(name: str) -> str:
     "A flag's help from the hyper-parameter table: what it means, its range and ice_nb's default."
     hp = HYPERPARAMETERS[name]
-    return f"{hp.meaning}, in {hp.range_text} (default {hp.default:g})"
+    return f"{hp.meaning}, in {hp.range_text} (ice_nb's pipeline: {hp.default:g}" + \
+        (f", the paper's: {hp.paper:g})" if hp.paper is not None else ")")
 
 def _pruning_args(parser: argparse.ArgumentParser):
     parser.add_argument("--ratio", type=float, help=f"{_hp_help('ratio')} [settings: ratio]")
@@ -117,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run", type=Path, metavar="RUN_DIR")
     _common(p)
 
-    p = sub.add_parser("demo", help="the main job: fetch data, pretrain the demo model, report")
+    p = sub.add_parser("demo", help="the main job: fetch data, pretrain the dense model of settings.ini, run the quick benchmark")
     _common(p)
     return parser
 

@@ -9,6 +9,7 @@ __all__ = ['HYPERPARAMETERS', 'ICE_VALUES', 'RENAMED_KEYS', 'IceNbError', 'Confi
 # %% ../nbs/00_config.ipynb #79bc2f2e
 import configparser
 import math
+import numbers
 import re
 import warnings
 from dataclasses import dataclass, fields, replace
@@ -50,8 +51,8 @@ class HyperParameter:
 
     def contains(self, value) -> bool:
         "Whether `value` is a number (a whole one if `integer`) inside the interval."
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value): return False
-        if self.integer and not isinstance(value, int): return False
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value): return False
+        if self.integer and not isinstance(value, numbers.Integral): return False
         above = value > self.low if self.low_open else value >= self.low
         below = value < self.high if self.high_open else value <= self.high
         return above and below
@@ -101,14 +102,14 @@ class Settings:
     run_dir: str = "runs"             # dense-model cache, checkpoints and run outputs
     device: str = "auto"              # auto | cpu | cuda | cuda:N
     seed: int = 0                     # seeds every random choice of a run
-    batch_size: int = 128             # training and evaluation batch
+    batch_size: int = HYPERPARAMETERS["batch_size"].default   # training and evaluation batch
     val_size: int = 5000              # validation images carved from the training set
     model: str = "resnet56"           # the dense model: a name, timm:NAME, or package.module:function
     model_kwargs: str = ""            # JSON of the model's own arguments, e.g. {"width": 8}
     dataset: str = "fashion_mnist"    # a name from `ice-nb data --help`
     pretrain_epochs: int = 2          # pretraining epochs of the dense model
     pretrain_lr: float = 0.1          # peak LR of pretraining (warm-up, then cosine)
-    ratio: float = 0.6                # fraction of channels removed from each pruned unit
+    ratio: float = HYPERPARAMETERS["ratio"].default   # fraction of channels removed from each pruned unit
     criterion: str = "l1"             # channel-importance criterion
     pipeline: str = "ice_nb"          # ice_nb | ice (the paper's) | baseline
     thre: float | None = None         # fine-tuning trigger threshold, accuracy points (None: the pipeline's)
@@ -138,10 +139,11 @@ def _convert(key: str, raw, kind: type, source: str):
         value = kind(raw) if not isinstance(raw, kind) else raw
     except (TypeError, ValueError):
         raise SettingsError(f"{source}: {key} = {raw!r} is not {'an integer' if kind is int else 'a number' if kind is float else 'text'}; fix or delete that line") from None
-    if kind is float and not math.isfinite(value):
+    if key in HYPERPARAMETERS:
+        try: check_range(key, value, where=f"{source}: ")
+        except ConfigError as e: raise SettingsError(str(e)) from None
+    elif kind is float and not math.isfinite(value):
         raise SettingsError(f"{source}: {key} = {raw!r} must be a finite number")
-    if key in HYPERPARAMETERS and not HYPERPARAMETERS[key].contains(value):
-        raise SettingsError(f"{source}: {key} must be in {HYPERPARAMETERS[key].range_text}, got {value!r}")
     test, expected = _RULES.get(key, (lambda v: True, ""))
     if not test(value):
         raise SettingsError(f"{source}: {key} = {raw!r} is out of range; expected {expected}")

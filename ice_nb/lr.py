@@ -22,7 +22,7 @@ def pruning_aware_lr(
 ) -> float:
     "Learning rate for a fine-tuning step, given how much of the network remains (ICE's formula)."
     if isinstance(x, bool) or not isinstance(x, (int, float)) or not 0 <= x <= 1:
-        raise ConfigError(f"x is a remaining fraction in [0, 1], got {x!r}")
+        raise ConfigError(f"x (the remaining fraction) must be in [0, 1], got {x!r}")
     for name, value in (("base", base), ("p", p), ("beta", beta), ("delta", delta)): check_range(name, value)
     if delta >= base: raise ConfigError(f"delta must be below base (the LR after the switch is base - delta), got base={base}, delta={delta}")
     if x == 0: return base - delta

@@ -356,9 +356,10 @@ _FINETUNE_CHOICES = {"trigger decides": None, "force": True, "skip": False}   # 
 def _steering_widgets() -> dict:
     "One field per value `PruningSession.steer` takes, filled with the session's by `_show_steering`."
     narrow = dict(layout=widgets.Layout(width="150px"), style=dict(description_width="45px"))
-    def number(description: str, knob: str, **kw) -> widgets.BoundedFloatText:   # bounded like the knob's slider
-        low, high, step = HYPERPARAMETERS[knob].slider
-        return widgets.BoundedFloatText(min=low, max=high, step=step, description=description, **narrow, **kw)
+    def number(description: str, knob: str, **kw) -> widgets.BoundedFloatText:   # bounded by the knob's range (steer checks)
+        hp = HYPERPARAMETERS[knob]
+        return widgets.BoundedFloatText(min=hp.low, max=hp.high if math.isfinite(hp.high) else 1e9, step=hp.slider[2],
+                                        description=description, **narrow, **kw)
     return dict(
         finetune=widgets.Dropdown(options=list(_FINETUNE_CHOICES), description="next fine-tune",
                                   style=dict(description_width="initial")),

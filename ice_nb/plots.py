@@ -152,7 +152,7 @@ def plot_lr(
     if not isinstance(config, ICEConfig):
         raise ConfigTypeError(f"config must be an ICEConfig (e.g. session.config), got {type(config).__name__}")
     if x is not None and not (isinstance(x, (int, float)) and 0 <= x <= 1):
-        raise ConfigError(f"x is a remaining fraction in [0, 1] (e.g. session.records[-1].x), got {x!r}")
+        raise ConfigError(f"x (the remaining fraction, e.g. session.records[-1].x) must be in [0, 1], got {x!r}")
     lr = lambda v: pruning_aware_lr(v, config.base, config.p, config.beta, config.delta) if config.use_adaptive_lr else config.base
     ax = _axes(ax, (5.6, 3.4))
     xs = np.linspace(1, 0, 201)

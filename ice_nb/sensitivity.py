@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
+from .config import ConfigError
 from .criteria import NEEDS_DATA, channels_to_remove, prune_unit
 from .data import subset
 from .depgraph import count_macs_and_params
@@ -45,7 +46,7 @@ def measure_sensitivity(
     "Prune each unit of the session's dense model alone and measure the accuracy drop and the size removed."
     check_session(session)
     if isinstance(images, bool) or not isinstance(images, int) or images < 1:
-        raise ValueError(f"images must be a whole number >= 1 of decision images, got {images!r}")
+        raise ConfigError(f"images must be a whole number >= 1 of decision images, got {images!r}")
     if ratio is not None: check_ratio(ratio)
     session.setup()
     dense, cfg = session.dense_model, session.config
@@ -69,9 +70,9 @@ def measure_sensitivity(
 # %% ../nbs/17_sensitivity.ipynb #dba7fa45
 def _shares(sensitivity: list, kind: str) -> list:
     "Per unit, the share of the dense MACs or params removed per unit of ratio (at the ratio measured)."
-    if kind not in ("macs", "params"): raise ValueError(f"kind must be macs or params, got {kind!r}")
+    if kind not in ("macs", "params"): raise ConfigError(f"kind must be macs or params, got {kind!r}")
     if not sensitivity or not all(isinstance(s, Sensitivity) and s.ratio > 0 for s in sensitivity):
-        raise ValueError("sensitivity must be a non-empty list of Sensitivity from measure_sensitivity(session)")
+        raise ConfigError("sensitivity must be a non-empty list of Sensitivity from measure_sensitivity(session)")
     return [getattr(s, f"{kind}_share") / s.ratio for s in sensitivity]
 
 def predicted_kept(sensitivity: list, ratios: dict | float, kind: str = "macs") -> float:
@@ -89,7 +90,7 @@ def uniform_ratio(sensitivity: list, kept: float, kind: str = "macs") -> float:
     shares = _shares(sensitivity, kind)
     ratio = (1 - kept) / sum(shares)
     if not 0 < ratio < 1:
-        raise ValueError(f"no single ratio keeps {kept:.1%} of the {kind}: between {1 - sum(shares):.1%} and 100 % can be kept")
+        raise ConfigError(f"no single ratio keeps {kept:.1%} of the {kind}: between {1 - sum(shares):.1%} and 100 % can be kept")
     return ratio
 
 # %% ../nbs/17_sensitivity.ipynb #c42bd2fa
@@ -103,21 +104,21 @@ def allocate_ratios(
 ) -> dict:
     "{unit: ratio} that keeps `macs_kept` (or `params_kept`) while pruning the least sensitive units most."
     if (macs_kept is None) == (params_kept is None):
-        raise ValueError("give one target: macs_kept=... or params_kept=... (a share of the dense model's, e.g. 0.45)")
+        raise ConfigError("give one target: macs_kept=... or params_kept=... (a share of the dense model's, e.g. 0.45)")
     kind, kept = ("macs", macs_kept) if macs_kept is not None else ("params", params_kept)
-    if not 0 < kept < 1: raise ValueError(f"{kind}_kept must be a share strictly between 0 and 1, got {kept!r}")
-    if not floor > 0: raise ValueError(f"floor must be > 0 accuracy points, got {floor!r}")
+    if not 0 < kept < 1: raise ConfigError(f"{kind}_kept must be in (0, 1), got {kept!r}")
+    if not floor > 0: raise ConfigError(f"floor must be > 0 accuracy points, got {floor!r}")
     shares = _shares(sensitivity, kind)
     lows = [min_ratio if min_ratio is not None else s.ratio / 2 for s in sensitivity]
     highs = [max_ratio if max_ratio is not None else min(s.ratio + 0.2, 0.9) for s in sensitivity]
     if not all(0 < lo < hi < 1 for lo, hi in zip(lows, highs)):
-        raise ValueError(f"need 0 < min_ratio < max_ratio < 1, got {min_ratio}, {max_ratio}")
+        raise ConfigError(f"need 0 < min_ratio < max_ratio < 1, got {min_ratio}, {max_ratio}")
     weights = [max(s.drop, floor) / s.ratio ** 2 for s in sensitivity]
     ratios_at = lambda lam: [min(max(lam * c / (2 * w), lo), hi) for c, w, lo, hi in zip(shares, weights, lows, highs)]
     removed = lambda lam: sum(c * r for c, r in zip(shares, ratios_at(lam)))
     target, least, most = 1 - kept, sum(c * lo for c, lo in zip(shares, lows)), sum(c * hi for c, hi in zip(shares, highs))
     if not least <= target <= most:
-        raise ValueError(f"{kind}_kept={kept:.1%} is out of reach with these ratio bounds: between {1 - most:.1%} and "
+        raise ConfigError(f"{kind}_kept={kept:.1%} is out of reach with these ratio bounds: between {1 - most:.1%} and "
                          f"{1 - least:.1%} can be kept; measure sensitivity nearer the ratio you need, or widen min_ratio / max_ratio")
     low, high = 0.0, max(2 * w * hi / c for c, w, hi in zip(shares, weights, highs) if c > 0)
     for _ in range(100):
@@ -133,6 +134,7 @@ def set_allocated_ratios(
     **bounds,                          # allocate_ratios' min_ratio, max_ratio, floor
 ) -> tuple[dict, list]:
     "Give each unit of `session` its ratio for `macs_kept` from its sensitivity; returns (ratios, sensitivity)."
+    if not 0 < macs_kept < 1: raise ConfigError(f"macs_kept must be in (0, 1), got {macs_kept!r}")   # before minutes of measuring
     if sensitivity is None: sensitivity = measure_sensitivity(session, images=images)
     ratios = allocate_ratios(sensitivity, macs_kept=macs_kept, **bounds)
     session.set_ratios(ratios)

@@ -20,7 +20,7 @@ import torch.nn as nn
 from fastcore.basics import patch
 
 from .checkpoint import CheckpointError, safe_load
-from .config import HYPERPARAMETERS, ConfigError, ConfigTypeError, check_range, resolve_device
+from .config import HYPERPARAMETERS, ICE_VALUES, ConfigError, ConfigTypeError, check_range, resolve_device
 from .criteria import NEEDS_DATA, get_criterion, prune_unit
 from .data import Batches, ImageData, subset
 from .depgraph import count_macs_and_params, pruning_history, unwrap
@@ -123,7 +123,7 @@ PIPELINES = {   # what each pipeline sets: the switches say which pipeline it is
     "ice_nb": {k: ICEConfig.__dataclass_fields__[k].default for k in PIPELINE_SWITCHES},   # the ICEConfig defaults
     "ice": dict(use_trigger=True, use_freeze=True, use_adaptive_lr=True, reference="dense", budget="epoch", decision_z=0.0,
                 recal_images=0, reuse_prefix=False, final_epochs=0, decision_images=1000,
-                **{k: HYPERPARAMETERS[k].paper for k in ("thre", "fr", "base", "p", "beta", "delta")}),
+                **{k: HYPERPARAMETERS[k].paper for k in ICE_VALUES}),
     "baseline": dict(use_trigger=False, use_freeze=False, use_adaptive_lr=False, budget="epoch", decision_z=0.0,
                      recal_images=0, reuse_prefix=False, final_epochs=0, decision_images=1000),
 }

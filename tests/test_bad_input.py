@@ -484,7 +484,7 @@ def test_panel_steps_on_after_a_nan_step(data):
 @pytest.mark.parametrize("value, message", [("0", "ratio must be in (0, 1), got 0.0"),
                                             ("1", "ratio must be in (0, 1), got 1.0"),
                                             ("-0.5", "ratio must be in (0, 1), got -0.5"),
-                                            ("nan", "ratio = nan must be a finite number")])
+                                            ("nan", "ratio must be in (0, 1), got nan")])
 def test_cli_ratio_outside_0_1_is_a_one_line_error(tmp_path, value, message):
     result = run_cli("prune", "--ratio", value, "--out", "run", cwd=tmp_path)
     one_line_error(result.returncode, result.stderr, message)
