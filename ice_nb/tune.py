@@ -4,19 +4,24 @@
 
 # %% auto #0
 __all__ = ['SEARCH_SPACES', 'SEARCH_SPACE_OF_DATASET', 'OBJECTIVES', 'SAMPLERS', 'TuningError', 'check_space',
-           'reference_objective', 'normalized_objective', 'CollapsePruner', 'ice_session_factory', 'AutoTuner']
+           'reference_objective', 'normalized_objective', 'CollapsePruner', 'ice_session_factory', 'masked_url',
+           'open_storage', 'AutoTuner']
 
 # %% ../nbs/20_tune.ipynb #0f42495f
 import copy
+import re
 import time
 import warnings
 from dataclasses import replace
+from urllib.parse import unquote
 
 import optuna
 import sqlalchemy.exc
 import torch.nn as nn
 from fastcore.basics import patch
 from optuna.trial import TrialState
+from sqlalchemy.engine import make_url
+from tqdm.auto import tqdm
 
 from .config import HYPERPARAMETERS, ConfigError, ConfigTypeError, IceNbError, check_range
 from .data import ImageData
@@ -104,10 +109,63 @@ def ice_session_factory(dense_model, ratio: float = 0.6, criterion="l1", config:
         return PruningSession(copy.deepcopy(dense_model), data, ratio, criterion, replace(config, **params), device=device)
     return make
 
-def _storage(storage, heartbeat: tuple):
+# %% ../nbs/20_tune.ipynb #3c0e5a02
+_USER_PASSWORD = re.compile(r"(://[^:/]*:)([^@]*)@")   # user:password@ in a URL, as SQLAlchemy reads it
+
+def masked_url(url) -> str:
+    "`url` fit to show: a database URL with its password replaced by `***` (a storage object: its class name)."
+    if not isinstance(url, str): return type(url).__name__
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except sqlalchemy.exc.ArgumentError:   # not a URL SQLAlchemy parses: mask what looks like a password
+        return _USER_PASSWORD.sub(r"\1***@", url)
+
+def _scrubbed(text, url) -> str:
+    "`text` (e.g. a driver's error) on one line, with the password of `url` taken out, as written and decoded."
+    text = " ".join(str(text).split())
+    found = _USER_PASSWORD.search(url) if isinstance(url, str) else None
+    for secret in sorted({found.group(2), unquote(found.group(2))} if found else (), key=len, reverse=True):
+        if secret: text = text.replace(secret, "***")
+    return text
+
+_DRIVER_INSTALL = {   # SQLAlchemy's driver name: how to install it
+    "psycopg": 'pip install "ice_nb[postgres]" (the psycopg package)',
+    "psycopg2": 'pip install "ice_nb[postgres]" and start the URL with postgresql:// (or pip install psycopg2-binary)',
+    "pymysql": 'pip install "ice_nb[mysql]" (the PyMySQL package)',
+    "mysqldb": 'pip install "ice_nb[mysql]" (the PyMySQL package) and start the URL with mysql+pymysql://',
+}
+
+def _checked_heartbeat(heartbeat) -> tuple:
+    "(seconds between heartbeats, seconds of silence before a trial fails), checked."
+    heartbeat = tuple(heartbeat) if isinstance(heartbeat, (tuple, list)) else heartbeat
+    if not (isinstance(heartbeat, tuple) and len(heartbeat) == 2 and all(isinstance(v, int) for v in heartbeat)
+            and 1 <= heartbeat[0] < heartbeat[1]):
+        raise ConfigError(f"heartbeat must be (seconds between heartbeats, seconds of silence before a trial fails), "
+                          f"two whole numbers with 1 <= the first < the second, got {heartbeat!r}")
+    return heartbeat
+
+def open_storage(storage, heartbeat: tuple = (30, 90)):
+    "Optuna's storage for `storage`: a database URL becomes an RDBStorage with heartbeats; None or a storage object stays."
+    interval, grace = _checked_heartbeat(heartbeat)
     if storage is None or not isinstance(storage, str): return storage
-    interval, grace = heartbeat
-    return optuna.storages.RDBStorage(storage, heartbeat_interval=interval, grace_period=grace)
+    shown = masked_url(storage)
+    try:
+        driver = make_url(storage).get_driver_name()
+    except sqlalchemy.exc.ArgumentError:   # also an unknown database kind, e.g. postgres:// for postgresql://
+        raise ConfigError(f"{shown} is not a database URL that SQLAlchemy knows; write e.g. sqlite:///study.db or "
+                          "postgresql://user:password@host:5432/database") from None
+    try:
+        with warnings.catch_warnings():   # Optuna calls the heartbeat experimental; ice_nb relies on it on purpose
+            warnings.filterwarnings("ignore", ".*heartbeat_interval", optuna.exceptions.ExperimentalWarning)
+            return optuna.storages.RDBStorage(storage, heartbeat_interval=interval, grace_period=grace)
+    except ImportError:
+        install = _DRIVER_INSTALL.get(driver, f"install the Python package of SQLAlchemy's driver {driver!r}")
+        raise ConfigError(f"cannot open the study storage {shown}: its database driver {driver} is not installed; {install}") from None
+    except sqlalchemy.exc.DBAPIError as e:
+        fix = ("check that the folder exists and the file is an Optuna study" if storage.startswith("sqlite") else
+               "check that the server runs and is reachable from here, and that the user, password and database are right")
+        raise ConfigError(f"cannot use the study storage {shown} ({_scrubbed(e.orig, storage)}): {fix}, "
+                          "or give another storage URL (--storage)") from None
 
 # %% ../nbs/20_tune.ipynb #96778e91
 class AutoTuner:
@@ -126,7 +184,7 @@ class AutoTuner:
         search_fraction: tuple = (0.02, 0.02),  # (train, validation) share of the data the trials run on
         seed: int = 0,
         max_drop: float = 30.0,            # prune a trial once it has lost this many points
-        heartbeat: tuple = (30, 90),       # database studies: (seconds between heartbeats, grace before a silent trial fails)
+        heartbeat: tuple = (30, 90),       # database studies: (seconds between heartbeats, silence before a trial fails)
     ):
         if not callable(session_factory):
             raise ConfigTypeError("session_factory must be a callable (data, params) -> PruningSession, e.g. ice_session_factory(dense)")
@@ -143,13 +201,17 @@ class AutoTuner:
         self.max_drop = max_drop
         self.search_data = data.subset(train=search_fraction[0], val=search_fraction[1], seed=seed)
         optuna.logging.set_verbosity(optuna.logging.WARNING)
+        store = open_storage(storage, heartbeat)
         try:
-            self.study = optuna.create_study(storage=_storage(storage, heartbeat), study_name=study_name, load_if_exists=True,
+            self.study = optuna.create_study(storage=store, study_name=study_name, load_if_exists=True,
                                              sampler=self._sampler(), pruner=CollapsePruner(max_drop),
                                              **(dict(directions=["minimize", "minimize"]) if self.multi_objective else dict(direction="minimize")))
-        except sqlalchemy.exc.DatabaseError as e:
-            raise ConfigError(f"cannot use the study storage {storage} ({str(e.orig)}): check that the folder exists and the file "
-                              "is an Optuna study, or give another storage URL (--storage)") from None
+        except sqlalchemy.exc.DBAPIError as e:
+            raise ConfigError(f"cannot use the study storage {masked_url(storage)} ({_scrubbed(e.orig, storage)}): check that "
+                              "it holds Optuna studies, or give another storage URL (--storage)") from None
+        interval = store.get_heartbeat_interval() if callable(getattr(store, "get_heartbeat_interval", None)) else None
+        self._heartbeat_on = interval is not None   # a dead worker's trial fails by itself, so a worker may wait for others'
+        self._poll = min(interval or 2, 2)          # seconds between looks at the study while waiting
 
     @property
     def multi_objective(self) -> bool:
@@ -204,8 +266,9 @@ def baseline_reference(self: AutoTuner) -> tuple[float, float]:
     attrs = self.study.user_attrs
     if "baseline_seconds" not in attrs:
         seconds, drop = self._run_session(dict(use_trigger=False, use_freeze=False, use_adaptive_lr=False))
-        self.study.set_user_attr("baseline_seconds", seconds)
-        self.study.set_user_attr("baseline_drop", drop)
+        if "baseline_seconds" not in self.study.user_attrs:   # workers started together: the first to finish sets it
+            self.study.set_user_attr("baseline_drop", drop)
+            self.study.set_user_attr("baseline_seconds", seconds)   # last: its presence means both are there
         attrs = self.study.user_attrs
     return attrs["baseline_seconds"], attrs["baseline_drop"]
 
@@ -222,21 +285,55 @@ def _objective(self: AutoTuner, trial):
 # %% ../nbs/20_tune.ipynb #43763a1a
 _FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
+class _Surplus(Exception):
+    "A trial begun when the study already had all its trials finished or running: it runs nothing, and fails."
+
 @patch
 def finished_trials(self: AutoTuner) -> list:
     "The study's completed and pruned trials (failed ones, e.g. killed mid-way, are not counted)."
     return self.study.get_trials(deepcopy=False, states=_FINISHED)
 
 @patch
+def _counts(self: AutoTuner) -> tuple[int, int]:
+    "(finished, running) trials of the study, after failing the trials of workers silent past the grace period."
+    if self._heartbeat_on:
+        with warnings.catch_warnings():   # experimental in Optuna, used on purpose (as Optuna's own optimize does)
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(self.study)
+    states = [t.state for t in self.study.get_trials(deepcopy=False, states=(*_FINISHED, TrialState.RUNNING))]
+    running = states.count(TrialState.RUNNING)
+    return len(states) - running, running
+
+@patch
+def _trial(self: AutoTuner, trial):
+    "One trial of `search`: run nothing (and fail) if earlier trials already fill the study."
+    ahead = [t for t in self.study.get_trials(deepcopy=False, states=(*_FINISHED, TrialState.RUNNING)) if t.number < trial.number]
+    if len(ahead) >= self.n_trials:
+        raise _Surplus(f"trial {trial.number} began when the study's {self.n_trials} trials were finished or running; it ran nothing")
+    return self._objective(trial)
+
+@patch
 def search(self: AutoTuner, progress: bool = False) -> optuna.Study:
     "Run trials until the study has `n_trials` finished ones (across every worker sharing its storage)."
     start = time.perf_counter()
     if self.objective_name == "normalized" and not self.multi_objective: self.baseline_reference()
-    remaining = self.n_trials - len(self.finished_trials())
-    if remaining > 0:
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
-        self.study.optimize(self._objective, n_trials=remaining, show_progress_bar=progress,
-                            callbacks=[optuna.study.MaxTrialsCallback(self.n_trials, states=_FINISHED)])
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    finished, running = self._counts()
+    bar = tqdm(total=self.n_trials, initial=min(finished, self.n_trials), desc=f"study {self.study.study_name}",
+               unit="trial", disable=not progress)
+    while finished < self.n_trials:
+        if finished + running < self.n_trials:
+            bar.set_postfix_str("")
+            self.study.optimize(self._trial, n_trials=1, catch=(_Surplus,))
+        elif self._heartbeat_on:   # the trials still needed run in other workers: wait, and take over if one dies
+            bar.set_postfix_str(f"{running} running in other workers")
+            time.sleep(self._poll)
+        else:                  # without a heartbeat a dead worker's trial never ends: leave the rest to the others
+            break
+        finished, running = self._counts()
+        bar.update(min(finished, self.n_trials) - bar.n)
+    bar.set_postfix_str("")
+    bar.close()
     self.study.set_user_attr("search_seconds", self.study.user_attrs.get("search_seconds", 0.0) + time.perf_counter() - start)
     return self.study
 
