@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 SOURCES = find ice_nb nbs README.md -type f -not -path '*/__pycache__/*' -not -path '*/.ipynb_checkpoints/*' | LC_ALL=C sort | xargs sha1sum
 
-.PHONY: install install-dev data demo test check-sync readme nbtest docs browser pytest bench clean
+.PHONY: install install-dev data demo test check-sync readme nbtest docs browser postgres pytest bench clean
 
 # The package (what `make demo` needs), then the dev tools that `make test` adds (nbdev, pytest, JupyterLab, Playwright).
 $(BIN)/.ice_nb-installed: pyproject.toml
@@ -70,10 +70,21 @@ browser:
 	      echo "could not install Chromium with apt-get: the browser test will be skipped"; \
 	  else echo "no Chromium and no root apt-get to install it: the browser test will be skipped"; fi; }
 
+# tests/test_postgres.py runs tuning workers on a real PostgreSQL server, a throw-away cluster of its own on 127.0.0.1:
+# install Debian's server where we can (root, apt-get), and stop the default cluster that the install may start.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    { apt-get update -qq && apt-get install -y -qq postgresql; } >/dev/null || \
+	      echo "could not install PostgreSQL with apt-get: the PostgreSQL test will be skipped"; \
+	    command -v pg_lsclusters >/dev/null && pg_lsclusters -h | while read -r version name rest; do \
+	      pg_ctlcluster "$$version" "$$name" stop >/dev/null 2>&1; done; true; \
+	  else echo "no PostgreSQL server and no root apt-get to install it: the PostgreSQL test will be skipped"; fi; }
+
 pytest: install-dev
 	$(BIN)/python -m pytest tests/ -q -rs
 
-test: check-sync data nbtest docs browser pytest
+test: check-sync data nbtest docs browser postgres pytest
 
 # Every benchmark (about an hour on 2 cores): the side-by-side run with its ablation, whose files the README
 # reads (docs/bench/quick-cpu.*, docs/images/bench-quick.png), then the scripts in bench/, each printing its ratios.
@@ -87,6 +98,7 @@ bench: data
 	$(BIN)/python bench/freeze.py
 	$(BIN)/python bench/tune.py --trials 6 --sampler grid --finetune-images 0.25
 	$(BIN)/python bench/allocation.py --seeds 0 1
+	$(BIN)/python bench/distributed.py
 	$(MAKE) --no-print-directory readme
 
 clean:

@@ -95,8 +95,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--objective", default="normalized", choices=("normalized", "reference"))
     p.add_argument("--search-fraction", type=float, nargs=2, default=(0.02, 0.02), metavar=("TRAIN", "VAL"),
                    help="share (or count) of the train / val splits each trial runs on")
-    p.add_argument("--storage", help="Optuna storage URL: sqlite:///study.db to resume, a PostgreSQL/MySQL URL for many workers")
+    p.add_argument("--storage", help="Optuna storage URL: sqlite:///study.db to resume; postgresql://USER:PASSWORD@HOST/DB "
+                   "(pip install 'ice_nb[postgres]') or mysql+pymysql://... for workers on many machines. Default: the "
+                   "environment variable ICE_NB_STORAGE, which keeps a password out of the process list")
     p.add_argument("--study-name", default="ice_nb", help="study to create or join in --storage")
+    p.add_argument("--heartbeat", type=int, nargs=2, default=(30, 90), metavar=("SECONDS", "GRACE"),
+                   help="database studies: a worker records a heartbeat every SECONDS while a trial runs; a trial silent "
+                        "for GRACE seconds (its worker killed) is marked failed and another takes its place (default: 30 90)")
     p.add_argument("--out", type=Path, help="write the best config here as JSON (feed it to `ice-nb prune --config`)")
     _common(p)
 
@@ -221,14 +226,19 @@ def _load_data(settings, name: str | None = None):
         fetch_data(name, settings.data_root)
     return load_data(name, settings.data_root, val_size=settings.val_size, seed=settings.seed)
 
-def _run_data(settings, run_dir: Path):
-    "The data of the run saved in `run_dir`, split as when it started (its data.json), from this machine's data_root."
+def _run_data(settings, run_dir: Path, comm=None):
+    "The data of the run saved in `run_dir`, split as when it started (its data.json, read by rank 0), from this machine's data_root."
     from dataclasses import replace
     from ice_nb.checkpoint import safe_load
-    if (run_dir / "data.json").exists():
-        saved = json.loads((run_dir / "data.json").read_text())
+    from ice_nb.distributed import LOCAL
+    comm = comm or LOCAL
+    def read() -> dict:
+        if (run_dir / "data.json").exists(): return json.loads((run_dir / "data.json").read_text())
+        return dict(name=safe_load(run_dir / "checkpoint.pt", "checkpoint")["data"]["name"])  # a run without one
+    saved = comm.from_main(read)
+    with comm.main_first():   # rank 0 fetches the data, if it must
+        if "val_size" not in saved: return _load_data(settings, saved["name"])
         return _load_data(replace(settings, val_size=saved["val_size"], seed=saved["seed"]), saved["name"])
-    return _load_data(settings, safe_load(run_dir / "checkpoint.pt", "checkpoint")["data"]["name"])  # a run without one
 
 def _check_model(settings):
     "Refuse an unknown model name, an import path that does not import, or model_kwargs that are not a JSON object."
@@ -321,6 +331,7 @@ def finish_run(session, run_dir: Path) -> dict:
     summary = session.summary() | dict(test_accuracy=session.evaluate_test(), ratio=session.ratio,
                                        model=(session.model_spec or {}).get("name"), data=session.data.name,
                                        config=asdict(session.config))
+    if not session.comm.is_main: return summary   # rank 0 writes the files
     save_pruned(session.model, run_dir / "pruned.pt", model_spec=session.model_spec)
     for name, value in (("records.json", [asdict(r) for r in session.records]), ("summary.json", summary)):
         atomic_write_text(json.dumps(value, indent=1, default=str), run_dir / name)
@@ -337,44 +348,63 @@ def _refuse_run_flags(args):
         raise ConfigError(f"--resume continues {args.resume} with the settings it started with; drop {', '.join(given)} "
                          "(or start a new run with --out)")
 
-def _allocate(session, macs_kept: float, images: int):
+def _allocate(session, macs_kept: float, images: int, say=print):
     "Give each unit of `session` its ratio for `macs_kept`, from its measured sensitivity."
     from ice_nb.sensitivity import predicted_kept, set_allocated_ratios
-    print(f"measuring each unit's sensitivity on {images} validation images ...")
+    say(f"measuring each unit's sensitivity on {images} validation images ...")
     ratios, sensitivity = set_allocated_ratios(session, macs_kept, images=images)
-    print(f"ratios from {min(ratios.values()):g} to {max(ratios.values()):g} "
+    say(f"ratios from {min(ratios.values()):g} to {max(ratios.values()):g} "
           f"({predicted_kept(sensitivity, ratios):.1%} of the MACs kept after the last step)")
 
 def prune(settings, args) -> dict:
-    "The `prune` command: a new run into --out, or --resume of a saved one."
-    from tqdm.auto import tqdm
-    from ice_nb.session import PruningSession
-    from ice_nb.train import atomic_write_text
+    "The `prune` command: a new run into --out, or --resume of a saved one (in every process, under torchrun)."
+    from ice_nb.distributed import launched_by_torchrun
     if (args.out is None) == (args.resume is None):
         raise ConfigError("give either --out RUN_DIR (a new run) or --resume RUN_DIR (continue a saved one)")
+    if args.resume is not None: _refuse_run_flags(args)
+    if not launched_by_torchrun(): return _prune(settings, args)
+    import torch.distributed as dist
+    try:
+        return _prune(settings, args, distributed=True)
+    finally:
+        if dist.is_initialized(): dist.destroy_process_group()
+
+def _prune(settings, args, distributed: bool = False) -> dict:
+    from tqdm.auto import tqdm
+    from ice_nb.distributed import LOCAL, join_process_group
+    from ice_nb.session import PruningSession
+    from ice_nb.train import atomic_write_text
+    comm = join_process_group(settings.device)[0] if distributed else LOCAL
+    say = print if comm.is_main else lambda *a, **k: None   # rank 0 speaks for the run
     if args.resume is not None:
-        _refuse_run_flags(args)
-        if (args.resume / "data.json").exists() and not (args.resume / "checkpoint.pt").exists():
-            raise ConfigError(f"{args.resume} holds no checkpoint: the run stopped before its first step ended, so there is "
-                             f"nothing to continue; start it again with the flags it had and --out {args.resume}")
-        session = PruningSession.load(args.resume, _run_data(settings, args.resume), device=settings.device)
+        def check():
+            if (args.resume / "data.json").exists() and not (args.resume / "checkpoint.pt").exists():
+                raise ConfigError(f"{args.resume} holds no checkpoint: the run stopped before its first step ended, so there is "
+                                  f"nothing to continue; start it again with the flags it had and --out {args.resume}")
+        comm.from_main(check)
+        session = PruningSession.load(args.resume, _run_data(settings, args.resume, comm), device=settings.device,
+                                      distributed=distributed)
         run_dir = args.resume
-        print(f"resuming {run_dir}: {session.next_unit}/{len(session.units)} units done")
+        say(f"resuming {run_dir}: {session.next_unit}/{len(session.units)} units done"
+            + (f", on {comm.world} processes" if distributed else ""))
     else:
         run_dir = args.out
-        if (run_dir / "checkpoint.pt").exists():
+        if comm.from_main(lambda: (run_dir / "checkpoint.pt").exists()):
             raise ConfigError(f"{run_dir} already holds a run: continue it with --resume {run_dir}, or choose another --out")
-        data = _load_data(settings)
-        atomic_write_text(json.dumps(dict(name=data.name, val_size=settings.val_size, seed=settings.seed)), run_dir / "data.json")
-        dense, _ = _dense(settings, data)
+        with comm.main_first():   # rank 0 fetches the data and pretrains into the cache; the others then load them
+            data = _load_data(settings)
+            dense, _ = _dense(settings, data, announce=say)
+        if comm.is_main:
+            atomic_write_text(json.dumps(dict(name=data.name, val_size=settings.val_size, seed=settings.seed)), run_dir / "data.json")
         session = PruningSession(dense, data, settings.ratio, settings.criterion, pruning_config(settings, args),
-                                 device=settings.device, run_dir=run_dir)
+                                 device=settings.device, run_dir=run_dir, distributed=distributed)
         session.model_spec = dict(name=settings.model, kwargs=_model_kwargs(settings))
-        if args.macs_kept is not None: _allocate(session, args.macs_kept, args.sensitivity_images)
-    _batch_bar(session)
-    session.run(progress=True, on_step=lambda r: tqdm.write(_step_line(r)))
+        if distributed: say(f"{comm.world} processes, {session.device.type}: each fine-tunes on its share of every batch")
+        if args.macs_kept is not None: _allocate(session, args.macs_kept, args.sensitivity_images, say)
+    if comm.is_main: _batch_bar(session)
+    session.run(progress=comm.is_main, on_step=lambda r: comm.is_main and tqdm.write(_step_line(r)))
     summary = finish_run(session, run_dir)
-    print(f"done: {summary['fine_tuned']}/{summary['steps']} steps fine-tuned, test accuracy {summary['test_accuracy']:.2f} % "
+    say(f"done: {summary['fine_tuned']}/{summary['steps']} steps fine-tuned, test accuracy {summary['test_accuracy']:.2f} % "
           f"(dense val {summary['dense_accuracy']:.2f} %), params kept {summary['params_kept']:.3f}, "
           f"MACs kept {summary['macs_kept']:.3f}, {summary['total_seconds']:.1f} s; written to {run_dir}")
     return summary
@@ -382,15 +412,23 @@ def prune(settings, args) -> dict:
 # %% ../nbs/40_cli.ipynb #1dbbe163
 def tune(settings, args) -> dict:
     "The `tune` command: an Optuna search on a subset; writes the best config as JSON with --out."
+    import os
     from dataclasses import asdict
     from ice_nb.train import atomic_write_text
-    from ice_nb.tune import AutoTuner, ice_session_factory
+    from ice_nb.tune import AutoTuner, ice_session_factory, masked_url, open_storage
+    storage = args.storage or os.environ.get("ICE_NB_STORAGE") or None
+    if args.storage is not None and ":***@" in masked_url(args.storage):
+        print("ice-nb: note: the password in --storage shows in this machine's process list; "
+              "put the URL in the environment variable ICE_NB_STORAGE instead", file=sys.stderr)
+    store = open_storage(storage, args.heartbeat)   # a wrong URL, driver or password stops here, before any training
+    if storage is not None:
+        print(f"study {args.study_name!r} in {masked_url(storage)}" + ("" if args.storage else " (from $ICE_NB_STORAGE)"))
     data = _load_data(settings)
     dense, _ = _dense(settings, data)
     config = pruning_config(settings, args, pipeline="ice")   # the search space is the paper's hyper-parameters
     factory = ice_session_factory(dense, settings.ratio, settings.criterion, config=config, device=settings.device)
     tuner = AutoTuner(factory, data, space=args.space, sampler=args.sampler, n_trials=args.trials, objective=args.objective,
-                      storage=args.storage, study_name=args.study_name,
+                      storage=store, study_name=args.study_name, heartbeat=args.heartbeat,
                       search_fraction=tuple(_count_or_share_of(v) for v in args.search_fraction), seed=settings.seed)
     tuner.search(progress=True)
     report = tuner.report()
@@ -465,3 +503,7 @@ def demo(settings):
     times["benchmark"] = time.perf_counter() - begin
     times["total"] = time.perf_counter() - start
     print("time: " + ", ".join(f"{k} {v:.1f} s" for k, v in times.items()))
+
+# %% ../nbs/40_cli.ipynb #9e2c4d17
+if __name__ == "__main__" and Path(sys.argv[0]).name == "cli.py":   # python -m ice_nb.cli; not a notebook or an import
+    sys.exit(main())

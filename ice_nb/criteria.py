@@ -161,6 +161,7 @@ def prune_unit(
     batches=None,                      # data for activation and gradient criteria
     max_batches: int = 10,
     generator: torch.Generator | None = None,  # for the random criterion
+    agree=None,                        # scores -> scores every process agrees on (a distributed run: rank 0's)
 ) -> PruneResult:
     "Remove `ceil(ratio · C)` channels from each channel group of `unit` (of each equal part of a grouped one), chosen by `criterion`."
     score = get_criterion(criterion)
@@ -177,6 +178,7 @@ def prune_unit(
         ctx = ScoringContext(model, graph, producer, following_norm(graph, producer), batches, max_batches,
                              generator if generator is not None else torch.Generator().manual_seed(0))
         scores = torch.as_tensor(score(ctx)).flatten()
+        if agree is not None: scores = agree(scores)
         if scores.shape != (channels,) or not torch.isfinite(scores).all():
             raise ConfigError(f"criterion gave {tuple(scores.shape)} scores for {channels} channels of {group.producer} "
                               "(or non-finite values); it must return one finite score per output channel")

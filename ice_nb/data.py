@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 
 from .config import IceNbError
 
@@ -165,10 +165,11 @@ class ImageData:
                        augment=(training and self.augment) if augment is None else augment,
                        seed=seed, drop_last=drop_last)
 
-    def batches(self, dataset: Dataset, batch_size: int = 128, device="cpu", train: bool = False, seed: int = 0) -> "Batches":
+    def batches(self, dataset: Dataset, batch_size: int = 128, device="cpu", train: bool = False, seed: int = 0,
+                shard: tuple[int, int] | None = None) -> "Batches":
         "Batches of `dataset` (a split or a subset of one) with this data's normalisation; `train` shuffles and augments."
         return Batches(dataset, batch_size, device=device, mean=self.mean, std=self.std,
-                       shuffle=train, augment=train and self.augment, seed=seed)
+                       shuffle=train, augment=train and self.augment, seed=seed, shard=shard)
 
 # %% ../nbs/01_data.ipynb #c252ebc2
 DATASETS = ("fashion_mnist", "cifar10", "cifar100", "imagefolder", "synthetic")
@@ -307,11 +308,16 @@ def load_data(
     return ImageData(name, train, val, test, mean=mean, std=std, **extra)
 
 # %% ../nbs/01_data.ipynb #0fb60b33
-def augment_batch(x: torch.Tensor, generator: torch.Generator, pad: int) -> torch.Tensor:
+def augment_batch(x: torch.Tensor, generator: torch.Generator, pad: int,
+                  draws: int | None = None,               # draw crops and flips for this many images (default: x's)
+                  rows: torch.Tensor | None = None,       # ... and give x the ones at these rows (a process's share of a batch)
+                  ) -> torch.Tensor:
     "Random crop (zero padding `pad`) and horizontal flip of each image in `x` [N, C, H, W]."
     n, _, h, w = x.shape
-    offsets = torch.randint(0, 2 * pad + 1, (2, n), generator=generator).to(x.device)
-    flips = (torch.rand(n, generator=generator) < 0.5).to(x.device)
+    offsets = torch.randint(0, 2 * pad + 1, (2, n if draws is None else draws), generator=generator)
+    flips = torch.rand(n if draws is None else draws, generator=generator) < 0.5
+    if rows is not None: offsets, flips = offsets[:, rows], flips[rows]
+    offsets, flips = offsets.to(x.device), flips.to(x.device)
     padded = F.pad(x, (pad, pad, pad, pad))
     rows = offsets[0][:, None] + torch.arange(h, device=x.device)
     cols = offsets[1][:, None] + torch.arange(w, device=x.device)
@@ -324,11 +330,17 @@ class Batches:
     "Batches of a dataset on `device`: normalised, optionally shuffled and augmented, reproducible from `seed`."
     def __init__(self, dataset: Dataset, batch_size: int = 128, device="cpu", mean=(0.5,), std=(0.5,),
                  shuffle: bool = False, augment: bool = False, seed: int = 0, drop_last: bool = False,
-                 num_workers: int | None = None):
+                 num_workers: int | None = None,
+                 shard: tuple[int, int] | None = None,   # (rank, world): this process's share of every batch
+                 ):
         if len(dataset) == 0:
             raise DataError("the dataset is empty: there is nothing to iterate; check its files or subset size")
         if not isinstance(batch_size, int) or batch_size < 1:
             raise DataError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+        self.rank, self.world = shard or (0, 1)
+        if not 0 <= self.rank < self.world: raise DataError(f"shard must be (rank, world) with 0 <= rank < world, got {shard!r}")
+        if drop_last and self.world > 1: raise DataError("drop_last does not combine with shard: every image is read once")
+        self.local_size = math.ceil(batch_size / self.world)   # images per batch in this process
         self.dataset, self.batch_size, self.device = dataset, batch_size, torch.device(device)
         self.shuffle, self.augment, self.drop_last = shuffle, augment, drop_last
         self.mean = torch.tensor(mean, device=self.device).view(1, -1, 1, 1)
@@ -337,32 +349,49 @@ class Batches:
         cuda = self.device.type == "cuda"
         self.num_workers = (min(8, os.cpu_count() or 1) if cuda else 0) if num_workers is None else num_workers
 
-    def __len__(self):
-        n = len(self.dataset)
-        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+    @property
+    def images(self) -> int:
+        "Images this process reads in a pass: all of them, or its shard (padded so that every process reads as many)."
+        return math.ceil(len(self.dataset) / self.world)
 
-    def _prepare(self, x: torch.Tensor, y: torch.Tensor):
+    def __len__(self):
+        if self.drop_last: return len(self.dataset) // self.batch_size
+        return math.ceil(self.images / self.local_size)
+
+    def real_rows(self, index: int) -> int:
+        "Images of batch `index` (all processes' shares together) that are not padding."
+        size = self.local_size * self.world
+        return min(size, len(self.dataset) - index * size)
+
+    def _prepare(self, x: torch.Tensor, y: torch.Tensor, index: int):
         x = x.to(self.device, non_blocking=True)
         x = x.float().div_(255) if x.dtype == torch.uint8 else x.float()
         x = (x - self.mean) / self.std
         if self.augment:
-            x = augment_batch(x, self.generator, pad=max(1, x.shape[-1] // 8))
+            pad, real = max(1, x.shape[-1] // 8), self.real_rows(index)
+            # a shard draws the whole batch's crops and takes its rows: the same images get the same crops on any world size
+            rows = None if self.world == 1 else (torch.arange(len(x)) * self.world + self.rank) % real
+            x = augment_batch(x, self.generator, pad, draws=real if self.world > 1 else None, rows=rows)
         return x, y.to(self.device, non_blocking=True)
 
     def _order(self) -> torch.Tensor:
         n = len(self.dataset)
-        return torch.randperm(n, generator=self.generator) if self.shuffle else torch.arange(n)
+        order = torch.randperm(n, generator=self.generator) if self.shuffle else torch.arange(n)
+        if self.world == 1: return order
+        # every world-th image from this rank on, padded at the end so that each process reads as many
+        return order[list(DistributedSampler(order, num_replicas=self.world, rank=self.rank, shuffle=False))]
 
     def __iter__(self):
         order = self._order()
         if isinstance(self.dataset, TensorImages):
             images, labels = self.dataset.on(self.device)
+            size = self.local_size if not self.drop_last else self.batch_size
             for i in range(len(self)):
-                idx = order[i * self.batch_size:(i + 1) * self.batch_size].to(images.device)
-                yield self._prepare(images[idx], labels[idx])
+                idx = order[i * size:(i + 1) * size].to(images.device)
+                yield self._prepare(images[idx], labels[idx], i)
         else:
-            loader = DataLoader(Subset(self.dataset, order.tolist()), batch_size=self.batch_size,
+            loader = DataLoader(Subset(self.dataset, order.tolist()), batch_size=self.local_size,
                                 num_workers=self.num_workers, pin_memory=self.device.type == "cuda",
                                 drop_last=self.drop_last, persistent_workers=False)
-            for x, y in loader:
-                yield self._prepare(x, y)
+            for i, (x, y) in enumerate(loader):
+                yield self._prepare(x, y, i)

@@ -24,6 +24,7 @@ from .config import HYPERPARAMETERS, ICE_VALUES, ConfigError, ConfigTypeError, c
 from .criteria import NEEDS_DATA, get_criterion, prune_unit
 from .data import Batches, ImageData, subset
 from .depgraph import count_macs_and_params, pruning_history, unwrap
+from .distributed import LOCAL, join_process_group, peer_lost
 from .freeze import FreezePlan, FreezePlanner, apply_freeze, frozen_fraction
 from .lr import counted_conv_weights, pruning_aware_lr, remaining_fraction
 from .models import create_model_for, model_spec
@@ -198,6 +199,7 @@ class PruningSession:
         run_dir: str | Path | None = None,  # write dense.pt and a checkpoint after every step here
         model_kwargs: dict | None = None,   # create_model arguments when `model` is a name
         overwrite: bool = False,            # `run_dir` holds a run already: start over in it, replacing its files
+        distributed: bool = False,          # one of torchrun's processes: fine-tune data-parallel (see ice_nb.distributed)
     ):
         if not isinstance(data, ImageData):
             raise ConfigTypeError(f"data must be an ImageData (from ice_nb.data.load_data), got {type(data).__name__}")
@@ -208,9 +210,10 @@ class PruningSession:
             raise ConfigTypeError(f"config must be an ICEConfig, got {type(self.config).__name__}")
         self.data, self.ratio, self.criterion = data, ratio, criterion
         self.ratios: dict = {}        # unit name -> share of its channels removed (set up with the units; steer() changes it)
-        self.device = resolve_device(device) if isinstance(device, str) else torch.device(device)
+        if distributed: self.comm, self.device = join_process_group(device)   # rank 0 reads and writes run_dir
+        else: self.comm, self.device = LOCAL, resolve_device(device) if isinstance(device, str) else torch.device(device)
         self.run_dir = Path(run_dir) if run_dir is not None else None
-        if self.run_dir is not None and not overwrite and (self.run_dir / "checkpoint.pt").exists():
+        if self.run_dir is not None and not overwrite and self.comm.broadcast((self.run_dir / "checkpoint.pt").exists()):
             raise FileExistsError(f"{self.run_dir} holds a pruning run already: continue it with PruningSession.load"
                                   f"({str(self.run_dir)!r}, data), start over in it with overwrite=True, or choose another run_dir")
         self._new_run_dir = self.run_dir is not None   # its dense.pt is written at set-up (load keeps the saved one)
@@ -242,6 +245,7 @@ class PruningSession:
         self._undo_point: dict | None = None  # the session before its last step, in memory
         self._ready = False
         self._unfinished_rollback: dict | None = None   # a rollback cut short by a second failure
+        self._failed: str | None = None   # a distributed step that failed (not rolled back): what to do
         self.progress = Progress()
         self.listeners: list = []   # callables(session), told of every phase change and fine-tuning batch
 
@@ -345,10 +349,13 @@ def _optimizer(self: PruningSession, model: nn.Module, lr: float) -> torch.optim
 
 @patch
 def _fine_tune_pass(self: PruningSession, model: nn.Module, lr: float, batches, optimizer=None, **kwargs):
-    "One pass of fine-tuning of `model`, with `optimizer` or a fresh SGD at `lr`."
+    "One pass of fine-tuning of `model`, with `optimizer` or a fresh SGD at `lr` (data-parallel in a distributed session)."
     cfg = self.config
-    return train_epoch(model, batches, optimizer or self._optimizer(model, lr), teacher=self.teacher,
-                       temperature=cfg.kd_temperature, amp=cfg.amp, **kwargs)
+    optimizer = optimizer or self._optimizer(model, lr)
+    result = train_epoch(self.comm.wrap(model), batches, optimizer, teacher=self.teacher, temperature=cfg.kd_temperature,
+                         amp=cfg.amp, comm=self.comm, **kwargs)
+    self.comm.sync_module(model)   # each process's batch norms saw only its share: rank 0's statistics for all
+    return result
 
 @patch
 def _probe(self: PruningSession) -> FreezePlan:
@@ -358,7 +365,8 @@ def _probe(self: PruningSession) -> FreezePlan:
     probe_set = _at_most(self.finetune_set, cfg.probe_images, cfg.seed + 1, "probe_images (fine-tuning images)")
     probe_batches = self._batches(probe_set, train=True, seed=cfg.seed + 1)
     prune_first = lambda m, us: prune_unit(m, us[0], self.ratios[us[0].name], self.criterion, batches=probe_batches,
-                                           max_batches=cfg.criterion_batches, generator=torch.Generator().manual_seed(cfg.seed))
+                                           max_batches=cfg.criterion_batches, generator=torch.Generator().manual_seed(cfg.seed),
+                                           agree=self.comm.broadcast_tensor)
     fine_tune = lambda m, lr: self._fine_tune_pass(m, lr, probe_batches, should_stop=self._should_stop)
     return planner.plan(self.model, self.units, prune_first, fine_tune, self.units.find_on)
 
@@ -374,14 +382,16 @@ class _Dense:
 @patch
 def setup(self: PruningSession):
     "Find the units, build the loaders, measure the dense model, and run the freezing probe (once; later calls do nothing)."
+    if self._failed is not None: raise RuntimeError(self._failed)
     if self._unfinished_rollback is not None: return self._roll_back(self._unfinished_rollback)
     if self._ready: return
     cfg, data = self.config, self.data
     self._report("setup", started=time.perf_counter())
-    if self.run_dir is not None: remove_stale_writes(self.run_dir)
+    if self.run_dir is not None and self.comm.is_main: remove_stale_writes(self.run_dir)
     timer = self._timer()
     self.example_input = torch.zeros(1, data.in_channels, data.image_size, data.image_size, device=self.device)
     check_batch(self.model, self.example_input)   # the data's channels fit the model, before any tracing
+    self.comm.sync_module(self.model)   # every process starts from rank 0's dense model
     self.dense_model = copy.deepcopy(self.model).eval()   # the KD teacher, and where a rolled-back step restarts
     for p in self.dense_model.parameters(): p.requires_grad_(False)
     self.teacher = self.dense_model if cfg.kd else None
@@ -391,8 +401,9 @@ def setup(self: PruningSession):
     self.finetune_set = _at_most(data.train, cfg.finetune_images, cfg.seed, "finetune_images (training split)")
     self.decision_set = _at_most(data.val, cfg.decision_images, cfg.seed, "decision_images (validation split)")
     self.finetune_batches = self._batches(self.finetune_set, train=True, seed=cfg.seed)
-    self.recal_batches = (self._batches(_at_most(data.train, cfg.recal_images, cfg.seed + 2, "recal_images (training split)"), train=False, seed=0)
-                          if cfg.recal_images else None)
+    # every process recalibrates on all the images (a few batches): the statistics a single process would estimate
+    self.recal_batches = (self._batches(_at_most(data.train, cfg.recal_images, cfg.seed + 2, "recal_images (training split)"),
+                                        train=False, seed=0, shard=False) if cfg.recal_images else None)
     self.decision_cache, self.recal_cache = (PrefixCache(), PrefixCache()) if cfg.reuse_prefix else (None, None)
     self._events = None   # the order the model's modules run in, found when first needed
     self.criterion_generator = torch.Generator().manual_seed(cfg.seed)
@@ -407,15 +418,15 @@ def setup(self: PruningSession):
     if cfg.use_freeze and self.freeze_plan is None:
         with timer("probe"):
             self._report("probing")
-            self.freeze_plan = self._probe()
-        if self._abort.is_set():   # a plan from a cut-short probe would freeze the wrong layers
+            self.freeze_plan = self.comm.broadcast(self._probe())
+        if self.comm.any(self._abort.is_set()):   # a plan from a cut-short probe would freeze the wrong layers
             self.freeze_plan = None
             raise RuntimeError("set-up was aborted during the freezing probe; nothing was pruned: set up again")
     apply_freeze(self.model, self.freeze_plan)
     self.setup_seconds = timer.seconds
     self._ready = True
     self._report("idle")
-    if self.run_dir is not None and (self._new_run_dir or not (self.run_dir / "dense.pt").exists()):
+    if self.run_dir is not None and self.comm.is_main and (self._new_run_dir or not (self.run_dir / "dense.pt").exists()):
         spec = self.model_spec or dict(name=None, kwargs={})
         atomic_save(dense_file(self.dense_model, spec["name"], spec["kwargs"], {}), self.run_dir / "dense.pt")
         self._new_run_dir = False
@@ -439,14 +450,16 @@ def _at_most(dataset, size, seed: int, what: str):
     return subset(dataset, size, seed)
 
 @patch
-def _batches(self: PruningSession, dataset, train: bool, seed: int) -> Batches:
-    "Batches of `dataset` on the session's device, at the config's batch size; `train` shuffles (seeded) and augments."
-    return self.data.batches(dataset, self.config.batch_size, self.device, train=train, seed=seed)
+def _batches(self: PruningSession, dataset, train: bool, seed: int, shard: bool = True) -> Batches:
+    "Batches of `dataset` on the session's device, at the config's batch size; `train` shuffles (seeded) and augments; `shard`: this process's share."
+    return self.data.batches(dataset, self.config.batch_size, self.device, train=train, seed=seed,
+                             shard=self.comm.shard if shard else None)
 
 @patch
 def evaluate_decision(self: PruningSession, on_batch=None):
     "Evaluate the current model on the decision subset (same images, same order every time); `on_batch` may stop it early."
-    return evaluate(self.model, self._batches(self.decision_set, train=False, seed=0), amp=self.config.amp, on_batch=on_batch)
+    return evaluate(self.model, self._batches(self.decision_set, train=False, seed=0), amp=self.config.amp, on_batch=on_batch,
+                    comm=self.comm)
 
 @patch
 def decision_accuracy(self: PruningSession) -> float:
@@ -471,6 +484,8 @@ def _recalibrate(self: PruningSession, pruned: int | None, timer: PhaseTimer | N
     replay = cache.replay(model, skip, self._prefix_roots(upcoming)) if cache is not None else nullcontext()
     with (timer("recal") if timer is not None else nullcontext()), replay:
         recalibrate_bn(model, self.recal_batches, self.config.recal_images, amp=self.config.amp, norms=norms)
+        # identical on every process up to the last digit (GPU kernels need not be deterministic): averaged, they agree
+        self.comm.average_tensors([s for bn in norms or batch_norms(model) for s in (bn.running_mean, bn.running_var)])
 
 @patch
 def _prefix_roots(self: PruningSession, unit: int) -> list[str]:
@@ -559,11 +574,23 @@ def step(self: PruningSession) -> StepRecord:
         self._undo_point = before
         return record
     except BaseException as e:   # NaN loss, a bad batch, Ctrl-C: nothing of the step is kept
+        if self.comm.active: raise self._fail(e, f"step {before['next_unit'] + 1}")
         self._roll_back(before)
         e.add_note(f"ice_nb: step {before['next_unit'] + 1} was rolled back; the session is as it was before it")
         raise
     finally:
         self._report("idle")
+
+@patch
+def _fail(self: PruningSession, error: BaseException, what: str) -> BaseException:
+    "A distributed session is not rolled back (the other processes may be anywhere): it refuses to go on, and says how to continue."
+    self._failed = (f"this distributed session failed during {what} and cannot go on: load the run again "
+                    f"(PruningSession.load(run_dir, data, distributed=True), or torchrun ... ice-nb prune --resume RUN_DIR); "
+                    "its checkpoint holds the last finished step")
+    lost = peer_lost(self.comm.rank, error)
+    if lost is not None: return lost
+    error.add_note(f"ice_nb: {self._failed}")
+    return error
 
 @patch
 def _roll_back(self: PruningSession, ckpt: dict):
@@ -586,11 +613,11 @@ def _prune_next(self: PruningSession) -> StepRecord:
     unit = self.units[self.next_unit]
     before = sum(p.numel() for p in self.model.parameters())
     macs_before = self.records[-1].macs_after if self.records else self.dense.macs
-    criterion_batches = self._batches(self.finetune_set, train=False, seed=0) if self.criterion in NEEDS_DATA else None
+    criterion_batches = self._batches(self.finetune_set, train=False, seed=0, shard=False) if self.criterion in NEEDS_DATA else None
     self._report("pruning", step=self.next_unit, unit=unit.name, batch=0, batches=len(self.finetune_batches),
                  started=time.perf_counter())
     result = prune_unit(self.model, unit, self.ratios[unit.name], self.criterion, batches=criterion_batches,
-                        max_batches=cfg.criterion_batches, generator=self.criterion_generator)
+                        max_batches=cfg.criterion_batches, generator=self.criterion_generator, agree=self.comm.broadcast_tensor)
     apply_freeze(self.model, self.freeze_plan)
     if cfg.use_trigger: self._recalibrate(self.next_unit, timer)   # without a trigger nothing is decided before fine-tuning
     self._report("measuring")
@@ -671,7 +698,7 @@ def _fine_tune_step(self: PruningSession, lr: float, timer: PhaseTimer):
     for phase, seconds in checks.seconds.items():   # the recovery checks recalibrate and evaluate: not fine-tuning
         timer.seconds["finetune"] -= seconds
         timer.seconds[phase] = timer.seconds.get(phase, 0.0) + seconds
-    aborted = self._abort.is_set()
+    aborted = self.comm.any(self._abort.is_set())
     if r.batches == 0:   # aborted before the first batch: nothing was fine-tuned
         return None, 0, aborted
     if not last or check.checked_at != r.batches:   # no recovery check measured the model as it ended
@@ -696,8 +723,8 @@ def run(self: PruningSession, progress: bool = False, on_step=None) -> list[Step
     self.setup()
     bar = tqdm(total=len(self.units), initial=self.next_unit, desc="units", disable=not progress)
     try:
-        while not self.done and not self._abort.is_set():
-            if self._should_stop(): break
+        while not self.done:
+            if self.comm.any(self._should_stop()): break   # every process stops at the same step
             record = self.step()
             bar.update(1)
             bar.set_postfix(acc="-" if record.accuracy is None else f"{record.accuracy:.1f}", ft=record.fine_tuned)
@@ -705,7 +732,7 @@ def run(self: PruningSession, progress: bool = False, on_step=None) -> list[Step
             if record.aborted: break
     finally:
         bar.close()
-    if self.done and not self._abort.is_set() and self.config.final_epochs and self.final_accuracy is None:
+    if self.done and not self.comm.any(self._abort.is_set()) and self.config.final_epochs and self.final_accuracy is None:
         self.final_fine_tune()
     return self.records
 
@@ -725,13 +752,14 @@ def final_fine_tune(self: PruningSession, epochs: int | None = None, lr: float |
             for _ in range(epochs):
                 self._fine_tune_pass(self.model, None, self.finetune_batches, optimizer, scheduler=schedule,
                                      should_stop=self._should_stop, on_batch=lambda index, loss: self._report(batch=index + 1))
-        if self._abort.is_set():   # cut short: back to the model before the final passes, which a later run() does again
+        if self.comm.any(self._abort.is_set()):   # cut short: back to the model before the final passes, which a later run() does again
             self._roll_back(before)
             return None
         apply_freeze(self.model, self.freeze_plan)
         self.final_accuracy = self._measure_fine_tuned(timer).accuracy
         self._undo_point = before
     except BaseException as e:
+        if self.comm.active: raise self._fail(e, "the final fine-tuning")
         self._roll_back(before)
         e.add_note("ice_nb: the final fine-tuning was rolled back; the session is as it was before it")
         raise
@@ -745,7 +773,7 @@ def final_fine_tune(self: PruningSession, epochs: int | None = None, lr: float |
 def evaluate_test(self: PruningSession) -> float:
     "Accuracy (%) of the current model on the test split: the number to report."
     self.setup()
-    return evaluate(self.model, self._batches(self.data.test, train=False, seed=0), amp=self.config.amp).accuracy
+    return evaluate(self.model, self._batches(self.data.test, train=False, seed=0), amp=self.config.amp, comm=self.comm).accuracy
 
 @patch
 def seconds(self: PruningSession) -> dict:
@@ -776,16 +804,19 @@ def save_checkpoint(self: PruningSession, path: str | Path | None = None) -> Pat
     if path is None:
         if self.run_dir is None: raise ConfigError("this session has no run_dir: pass a path")
         path = self.run_dir / "checkpoint.pt"
+    if not self.comm.is_main: return Path(path)   # one writer: rank 0 (every process holds the same state)
     return atomic_save(self._checkpoint(), path)
 
 # %% ../nbs/16_session.ipynb #ccaecef6
 @patch(cls_method=True)
 def load(cls: PruningSession, run_dir: str | Path, data: ImageData, model: nn.Module | None = None, criterion=None,
-         device="auto") -> PruningSession:
+         device="auto",
+         distributed: bool = False,   # in every torchrun process: rank 0 reads the files and sends them to the others
+         ) -> PruningSession:
     "The run saved in `run_dir` (its checkpoint.pt and dense.pt), on `data`, ready to continue where it stopped."
     run_dir = Path(run_dir)
-    ckpt = safe_load(run_dir / "checkpoint.pt", "checkpoint")
-    dense = safe_load(run_dir / "dense.pt", "dense")
+    comm = join_process_group(device)[0] if distributed else LOCAL
+    ckpt, dense = comm.from_main(lambda: (safe_load(run_dir / "checkpoint.pt", "checkpoint"), safe_load(run_dir / "dense.pt", "dense")))
     expected = (ckpt["data"]["name"], ckpt["data"]["train"], ckpt["data"]["val"])
     if (data.name, len(data.train), len(data.val)) != expected:
         raise CheckpointError(f"this run was on {expected[0]} with {expected[1]} train / {expected[2]} val images; "
@@ -803,7 +834,8 @@ def load(cls: PruningSession, run_dir: str | Path, data: ImageData, model: nn.Mo
     except RuntimeError as e:
         raise CheckpointError(f"{run_dir}/dense.pt does not fit this model ({str(e).splitlines()[0][:160]}); "
                               "pass a fresh instance of the architecture the run started from") from None
-    session = cls(model, data, ckpt["ratio"], criterion, ICEConfig(**cfg), device=device, run_dir=run_dir, overwrite=True)
+    session = cls(model, data, ckpt["ratio"], criterion, ICEConfig(**cfg), device=device, run_dir=run_dir, overwrite=True,
+                  distributed=distributed)
     session._new_run_dir = False
     session.model_spec = ckpt["model_spec"]
     session._restore(ckpt)
@@ -863,7 +895,7 @@ def planned_ratio(self: PruningSession) -> float | None:
 def set_ratios(self: PruningSession, ratios: dict):
     "Change the ratios ({unit name: ratio}) of units not pruned yet, e.g. to `allocate_ratios`' (each step records its ratio)."
     self.setup()
-    ratios = check_ratios(ratios)
+    ratios = self.comm.broadcast(check_ratios(ratios))   # measured sensitivities may differ in the last digit between GPUs
     names = [u.name for u in self.units]
     unknown = [n for n in ratios if n not in names]
     if unknown: raise ConfigError(f"not units of this model: {unknown[:4]}; the units are {names[:3]} ...")
@@ -901,6 +933,7 @@ def save(self: PruningSession, folder: str | Path) -> Path:
     "Write the run to `folder` (checkpoint.pt and dense.pt) for `PruningSession.load(folder, data)`; returns the folder."
     folder = Path(folder)
     self.setup()
+    if not self.comm.is_main: return folder
     folder.mkdir(parents=True, exist_ok=True)
     spec = self.model_spec or dict(name=None, kwargs={})
     atomic_save(dense_file(self.dense_model, spec["name"], spec["kwargs"], {}), folder / "dense.pt")

@@ -121,8 +121,10 @@ def evaluate(
     max_batches: int | None = None,    # stop after this many batches (a quick estimate)
     progress: bool = False,
     on_batch: Callable[[torch.Tensor], bool] | None = None,  # gets each batch's per-image correctness; True stops here
+    comm=None,                         # a distributed run's `Collective`: `batches` are this process's shares, results are everyone's
 ) -> EvalResult:
     "Top-1 accuracy (%) and mean loss of `model` on `batches`."
+    comm = comm if comm is not None and comm.active else None   # a world of one has nothing to gather
     device = model_device(model)
     amp = device.type == "cuda" if amp is None else amp
     was_training = model.training
@@ -137,8 +139,14 @@ def evaluate(
                 check_batch(model, x, y, layers)
                 with _autocast(device, amp):
                     out = model(_channels_last(x))
-                loss_sum += float(F.cross_entropy(out.float(), y, reduction="sum"))
-                rights.append((out.argmax(1) == y).cpu())
+                if comm is None:
+                    loss_sum += float(F.cross_entropy(out.float(), y, reduction="sum"))
+                    rights.append((out.argmax(1) == y).cpu())
+                else:   # every process gets every image's result, in the one-process order, padding dropped
+                    rows = torch.stack([(out.argmax(1) == y).float(), F.cross_entropy(out.float(), y, reduction="none")], 1)
+                    rows = comm.gather(rows)[:batches.real_rows(i)].cpu()
+                    loss_sum += float(rows[:, 1].sum())
+                    rights.append(rows[:, 0].bool())
                 if on_batch is not None and on_batch(rights[-1]): break
     finally:
         model.train(was_training)
@@ -184,8 +192,10 @@ def train_epoch(
     on_batch: Callable[[int, float], None] | None = None,  # called with (batch index, loss) after each batch
     progress: bool = False,
     desc: str = "train",
+    comm=None,                               # a distributed run's `Collective`: stops and the loss are agreed by every process
 ) -> EpochResult:
     "One pass of training over `batches`; returns loss, accuracy and the time split into data and compute."
+    comm = comm if comm is not None and comm.active else None   # a world of one has nothing to agree on
     device = model_device(model)
     amp = device.type == "cuda" if amp is None else amp
     scaler = torch.amp.GradScaler(device.type) if amp and device.type == "cuda" else None
@@ -200,7 +210,7 @@ def train_epoch(
     try:
         it = iter(batches)
         while max_batches is None or done < max_batches:
-            if should_stop is not None and should_stop():
+            if should_stop is not None and (should_stop() if comm is None else comm.any(should_stop())):
                 stopped = True; break
             with timer("data"):
                 batch = next(it, None)
@@ -216,8 +226,10 @@ def train_epoch(
                         with torch.no_grad():
                             target = teacher(x)
                         loss = loss + kd_weight * distillation_loss(out.float(), target.float(), temperature, kd_t_squared)
-                if not torch.isfinite(loss):
-                    raise NonFiniteLossError(f"the training loss became {float(loss.detach())} at batch {done}; "
+                # one sync per batch; a distributed run averages it, so that every process stops on a NaN together
+                loss_value = float(loss.detach()) if comm is None else comm.mean(loss.detach())
+                if not math.isfinite(loss_value):
+                    raise NonFiniteLossError(f"the training loss became {loss_value} at batch {done}; "
                                              "lower the learning rate, or check the data for NaN/inf values")
                 optimizer.zero_grad(set_to_none=True)
                 if scaler is None:
@@ -225,7 +237,6 @@ def train_epoch(
                 else:
                     scaler.scale(loss).backward(); scaler.step(optimizer); scaler.update()
                 if scheduler is not None: scheduler.step()
-                loss_value = float(loss.detach())
                 loss_sum += loss_value * len(y)
                 correct += int((out.argmax(1) == y).sum())
                 n += len(y)
