@@ -160,30 +160,26 @@ def main_first(self: Collective):
     if self.is_main: self.barrier()
 
 # %% ../nbs/16a_distributed.ipynb #8528263a
-def _by_dtype(tensors: list) -> list:
+@patch
+def _in_place(self: Collective, tensors: list, exchange):
+    "Pack `tensors` into one message per dtype, `exchange(message)` it in place, and write the result back into them."
     groups = {}
-    for t in tensors: groups.setdefault(t.dtype, []).append(t)
-    return list(groups.values())
+    for t in tensors: groups.setdefault(t.dtype, []).append(t.data)
+    with _peers(self.rank), torch.no_grad():
+        for group in groups.values():
+            flat = _flatten_dense_tensors(group).to(self.device)
+            exchange(flat)
+            for t, value in zip(group, _unflatten_dense_tensors(flat, group)): t.copy_(value)
 
 @patch
 def broadcast_tensors(self: Collective, tensors: list):
     "Give every tensor in `tensors` rank 0's values, in place."
-    if not self.active: return
-    with _peers(self.rank), torch.no_grad():
-        for group in _by_dtype([t.data for t in tensors]):
-            flat = _flatten_dense_tensors(group).to(self.device)
-            dist.broadcast(flat, 0)
-            for t, value in zip(group, _unflatten_dense_tensors(flat, group)): t.copy_(value)
+    if self.active: self._in_place(tensors, lambda flat: dist.broadcast(flat, 0))
 
 @patch
 def average_tensors(self: Collective, tensors: list):
     "Replace every tensor in `tensors` (floating point) by its mean over the processes, in place."
-    if not self.active: return
-    with _peers(self.rank), torch.no_grad():
-        for group in _by_dtype([t.data for t in tensors]):
-            flat = _flatten_dense_tensors(group).to(self.device)
-            dist.all_reduce(flat)
-            for t, value in zip(group, _unflatten_dense_tensors(flat, group)): t.copy_(value / self.world)
+    if self.active: self._in_place(tensors, lambda flat: (dist.all_reduce(flat), flat.div_(self.world)))
 
 @patch
 def sync_module(self: Collective, model: nn.Module):
