@@ -152,12 +152,14 @@ def barrier(self: Collective):
     with _peers(self.rank): dist.barrier()
 
 @patch
-@contextmanager
 def main_first(self: Collective):
-    "Rank 0 runs the block first (a download, or pretraining into a cache), then the others do."
-    if not self.is_main: self.barrier()
-    yield
-    if self.is_main: self.barrier()
+    "A context in which rank 0 runs the block first (a download, or pretraining into a cache), then the others do."
+    @contextmanager
+    def rank_0_first():
+        if not self.is_main: self.barrier()
+        yield
+        if self.is_main: self.barrier()
+    return rank_0_first()
 
 # %% ../nbs/16a_distributed.ipynb #8528263a
 @patch
