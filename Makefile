@@ -81,8 +81,9 @@ postgres:
 	      pg_ctlcluster "$$version" "$$name" stop >/dev/null 2>&1; done; true; \
 	  else echo "no PostgreSQL server and no root apt-get to install it: the PostgreSQL test will be skipped"; fi; }
 
+# Two test processes at a time (pytest-xdist), one thread each, as the notebooks run: on 2 cores, half the wall time.
 pytest: install-dev
-	$(BIN)/python -m pytest tests/ -q -rs
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest tests/ -q -rs -n 2 --dist worksteal
 
 test: check-sync data nbtest docs browser postgres pytest
 
