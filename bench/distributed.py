@@ -10,6 +10,7 @@ Target on a 2-core CPU: 2x1 / 1x1 >= 1.7 with the decisions identical.
     python bench/distributed.py                                    # 1x1, 2x1, 1x2 on the CPU
     python bench/distributed.py --device cuda --modes 1x1 8x1      # one GPU vs eight (one process per GPU)
 """
+import argparse
 import json
 import os
 import statistics
@@ -75,8 +76,8 @@ def main(argv=None):
     parser.add_argument("--finetune-images", type=int, default=2560, help="images per fine-tuning pass")
     parser.add_argument("--decision-images", type=int, default=500)
     parser.add_argument("--out", default="docs/bench/distributed.json", help="where the results go (JSON)")
-    parser.add_argument("--worker", help=argparse_hidden())
-    parser.add_argument("--threads", type=int, default=1, help=argparse_hidden())
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker: return worker(args, settings)
 
@@ -117,11 +118,6 @@ def main(argv=None):
     atomic_write_text(json.dumps(result, indent=1), args.out)
     print(f"written to {args.out}")
     return result
-
-
-def argparse_hidden():
-    import argparse
-    return argparse.SUPPRESS
 
 
 if __name__ == "__main__":

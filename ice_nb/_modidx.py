@@ -361,6 +361,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                 'ice_nb.session.Progress': ('session.html#progress', 'ice_nb/session.py'),
                                 'ice_nb.session.PruningSession': ('session.html#pruningsession', 'ice_nb/session.py'),
                                 'ice_nb.session.PruningSession.__init__': ('session.html#pruningsession.__init__', 'ice_nb/session.py'),
+                                'ice_nb.session.PruningSession._aborted_anywhere': ( 'session.html#pruningsession._aborted_anywhere',
+                                                                                     'ice_nb/session.py'),
                                 'ice_nb.session.PruningSession._apply_steering': ( 'session.html#pruningsession._apply_steering',
                                                                                    'ice_nb/session.py'),
                                 'ice_nb.session.PruningSession._batches': ('session.html#pruningsession._batches', 'ice_nb/session.py'),

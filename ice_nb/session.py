@@ -327,6 +327,11 @@ def _should_stop(self: PruningSession) -> bool:
     return self._abort.is_set()
 
 @patch
+def _aborted_anywhere(self: PruningSession) -> bool:
+    "Whether `abort()` was called in this process or, in a distributed session, in any other (all get the same answer)."
+    return self.comm.any(self._abort.is_set())
+
+@patch
 def _timer(self: PruningSession) -> PhaseTimer:
     "A PhaseTimer that leaves out the time spent paused."
     return PhaseTimer(self.device, paused=lambda: self.paused_seconds)
@@ -419,7 +424,7 @@ def setup(self: PruningSession):
         with timer("probe"):
             self._report("probing")
             self.freeze_plan = self.comm.broadcast(self._probe())
-        if self.comm.any(self._abort.is_set()):   # a plan from a cut-short probe would freeze the wrong layers
+        if self._aborted_anywhere():   # a plan from a cut-short probe would freeze the wrong layers
             self.freeze_plan = None
             raise RuntimeError("set-up was aborted during the freezing probe; nothing was pruned: set up again")
     apply_freeze(self.model, self.freeze_plan)
@@ -698,7 +703,7 @@ def _fine_tune_step(self: PruningSession, lr: float, timer: PhaseTimer):
     for phase, seconds in checks.seconds.items():   # the recovery checks recalibrate and evaluate: not fine-tuning
         timer.seconds["finetune"] -= seconds
         timer.seconds[phase] = timer.seconds.get(phase, 0.0) + seconds
-    aborted = self.comm.any(self._abort.is_set())
+    aborted = self._aborted_anywhere()
     if r.batches == 0:   # aborted before the first batch: nothing was fine-tuned
         return None, 0, aborted
     if not last or check.checked_at != r.batches:   # no recovery check measured the model as it ended
@@ -732,7 +737,7 @@ def run(self: PruningSession, progress: bool = False, on_step=None) -> list[Step
             if record.aborted: break
     finally:
         bar.close()
-    if self.done and not self.comm.any(self._abort.is_set()) and self.config.final_epochs and self.final_accuracy is None:
+    if self.done and not self._aborted_anywhere() and self.config.final_epochs and self.final_accuracy is None:
         self.final_fine_tune()
     return self.records
 
@@ -752,7 +757,7 @@ def final_fine_tune(self: PruningSession, epochs: int | None = None, lr: float |
             for _ in range(epochs):
                 self._fine_tune_pass(self.model, None, self.finetune_batches, optimizer, scheduler=schedule,
                                      should_stop=self._should_stop, on_batch=lambda index, loss: self._report(batch=index + 1))
-        if self.comm.any(self._abort.is_set()):   # cut short: back to the model before the final passes, which a later run() does again
+        if self._aborted_anywhere():   # cut short: back to the model before the final passes, which a later run() does again
             self._roll_back(before)
             return None
         apply_freeze(self.model, self.freeze_plan)
