@@ -6,6 +6,7 @@
 __all__ = ['GRANULARITIES', 'ChannelGroup', 'Unit', 'Units', 'find_units']
 
 # %% ../nbs/10_units.ipynb #443761c4
+import contextlib
 import copy
 import functools
 import warnings
@@ -147,13 +148,28 @@ def _refuse_never_ran(graph, example_input: torch.Tensor, left_alone: list[nn.Mo
 def _zero_inputs(dim: int, channels: list[int], module: nn.Module, args: tuple):
     return (args[0].index_fill(dim, torch.tensor(channels, device=args[0].device), 0.0), *args[1:])
 
+@contextlib.contextmanager
+def _full_float32():
+    "No TF32 on CUDA while checking: its rounding is as large as the errors the check looks for."
+    matmul = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        with torch.backends.cudnn.flags(enabled=torch.backends.cudnn.enabled, allow_tf32=False): yield
+    finally: torch.backends.cuda.matmul.allow_tf32 = matmul
+
+def _spread(outputs: torch.Tensor) -> torch.Tensor:
+    "How far the outputs of different inputs lie apart: the scale an error is measured against."
+    # Not the outputs' size: random weights give outputs that are mostly bias, which would make a wrong mapping look small.
+    spread = (outputs - outputs.mean(0)).abs().max()
+    return torch.maximum(spread, 1e-6 * outputs.abs().max()).clamp_min(1e-12)
+
 def _exact(units, names: set[str], ratio: float) -> str | None:
     "Why pruning the units `names` on a copy does not compute what the dense model computes with those channels zeroed."
     dense, example = units.model, units.example_input
     pruned, hooks, was_training = copy.deepcopy(dense).eval(), [], dense.training
     trial = [u for u in find_units(pruned, example, _verify=False, **units.options) if u.name in names]
     noise = torch.Generator().manual_seed(0)  # an all-zero example would make many wrong mappings look right
-    x = torch.randn(2, *example.shape[1:], generator=noise).to(example.device, example.dtype)
+    x = torch.randn(4, *example.shape[1:], generator=noise).to(example.device, example.dtype)
     try:
         reading = {g.producer: channel_readers(trial[0].graph, g.producer) for u in trial for g in u.groups}
         for unit in trial:
@@ -161,9 +177,9 @@ def _exact(units, names: set[str], ratio: float) -> str | None:
                 for layer, dim, channels in reading[producer]:
                     zeroed = sorted({c for r in removed for c in channels.get(r, [])})
                     hooks.append(dense.get_submodule(layer).register_forward_pre_hook(functools.partial(_zero_inputs, dim, zeroed)))
-        with torch.no_grad():
+        with torch.no_grad(), _full_float32():
             expected, got = (torch.utils._pytree.tree_leaves(m(x))[0] for m in (dense.eval(), pruned))
-        error = float((got - expected).abs().max() / expected.abs().max().clamp_min(1e-12))
+        error = float((got - expected).abs().max() / _spread(expected))
     except Exception as e:
         return f"{type(e).__name__}: {str(e).strip().splitlines()[0][:160] if str(e).strip() else ''}"
     finally:
