@@ -311,6 +311,7 @@ def pretrain(
     data,                       # an `ImageData`
     epochs: int = 2,
     lr: float = 0.1,            # peak learning rate
+    warmup_steps: int = 300,    # batches of linear warm-up to the peak
     batch_size: int = 128,
     weight_decay: float = 5e-4,
     seed: int = 0,
@@ -327,7 +328,8 @@ def pretrain(
     device = resolve_device(device) if isinstance(device, str) else torch.device(device)
     model_kwargs = dict(model_kwargs or {})
     key = dict(model=model_name, data=data.name, train=len(data.train), val=len(data.val), test=len(data.test),
-               epochs=epochs, lr=lr, batch_size=batch_size, weight_decay=weight_decay, seed=seed, model_kwargs=model_kwargs)
+               epochs=epochs, lr=lr, warmup_steps=warmup_steps, batch_size=batch_size, weight_decay=weight_decay, seed=seed,
+               model_kwargs=model_kwargs)
     digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:10]
     file_name = re.sub(r"[^\w.-]", "_", model_name)  # timm:NAME and package.module:function too
     path = Path(cache_dir) / f"{file_name}-{data.name}-{digest}.pt" if cache_dir is not None else None
@@ -343,7 +345,7 @@ def pretrain(
     opt = torch.optim.SGD([{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
                           lr=lr, momentum=0.9, nesterov=True)
     train_batches = data.loader("train", batch_size=batch_size, device=device, seed=seed)
-    scheduler = warmup_cosine(opt, epochs * len(train_batches))
+    scheduler = warmup_cosine(opt, epochs * len(train_batches), warmup_steps)
     start, train_seconds = time.perf_counter(), 0.0
     for epoch in range(epochs):
         r = train_epoch(model, train_batches, opt, scheduler=scheduler, progress=progress, desc=f"pretrain {epoch + 1}/{epochs}")
